@@ -1,0 +1,110 @@
+"""The catalogue: films, their cuts, and the append-only audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from medialib.catalog.db import Base, utcnow
+
+
+class Film(Base):
+    """A story in the programme: its metadata and the cuts uploaded for it."""
+
+    __tablename__ = "films"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    themes: Mapped[list[str]] = mapped_column(default=list)
+    location: Mapped[str] = mapped_column(String(300), default="")
+    languages: Mapped[list[str]] = mapped_column(default=list)
+    credits: Mapped[list[str]] = mapped_column(default=list)
+    licence: Mapped[str] = mapped_column(String(200), default="")
+    publish_at: Mapped[datetime | None]
+    pinned_cut_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cuts.id", use_alter=True, ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    cuts: Mapped[list[Cut]] = relationship(
+        back_populates="film",
+        lazy="selectin",
+        order_by="Cut.seq",
+        foreign_keys="Cut.film_id",
+        cascade="all, delete-orphan",
+    )
+
+    @property
+    def current_cut(self) -> Cut | None:
+        """The pinned cut if one is pinned, else the newest."""
+        if self.pinned_cut_id is not None:
+            for cut in self.cuts:
+                if cut.id == self.pinned_cut_id:
+                    return cut
+        return self.cuts[-1] if self.cuts else None
+
+    def __repr__(self) -> str:
+        return f"<Film {self.slug!r}>"
+
+
+class Cut(Base):
+    """One uploaded version of a film, with the technical metadata of its original."""
+
+    __tablename__ = "cuts"
+    __table_args__ = (
+        UniqueConstraint("film_id", "seq"),
+        UniqueConstraint("film_id", "sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    film_id: Mapped[int] = mapped_column(ForeignKey("films.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int]
+    label: Mapped[str] = mapped_column(String(100), default="")
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    storage_key: Mapped[str] = mapped_column(String(200))
+    container: Mapped[str] = mapped_column(String(40))
+    duration: Mapped[float]
+    video_codec: Mapped[str] = mapped_column(String(40))
+    width: Mapped[int]
+    height: Mapped[int]
+    display_aspect_ratio: Mapped[str] = mapped_column(String(20))
+    frame_rate: Mapped[float]
+    rotation: Mapped[int] = mapped_column(default=0)
+    audio_codec: Mapped[str | None] = mapped_column(String(40))
+    channels: Mapped[int | None]
+    sample_rate: Mapped[int | None]
+    bit_rate: Mapped[int | None] = mapped_column(BigInteger)
+    probe: Mapped[dict[str, Any]]
+    original_name: Mapped[str] = mapped_column(String(1000), default="")
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    film: Mapped[Film] = relationship(back_populates="cuts", lazy="select", foreign_keys=[film_id])
+
+    def __repr__(self) -> str:
+        return f"<Cut {self.film_id}#{self.seq} {self.sha256[:12]}>"
+
+
+class AuditEvent(Base):
+    """One decision or change: who, what, when. Never updated or deleted
+    (the database refuses, through triggers created by the migrations)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_subject", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60))
+    subject: Mapped[str] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    def __repr__(self) -> str:
+        return f"<AuditEvent {self.id} {self.action} {self.subject}>"

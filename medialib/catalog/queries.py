@@ -1,0 +1,65 @@
+"""Query builders: each returns a ``Select`` for the caller to run."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import aliased, raiseload
+
+from medialib.catalog.models import AuditEvent, Cut, Film
+
+
+def film_by_slug(slug: str) -> Select[tuple[Film]]:
+    return select(Film).where(Film.slug == slug)
+
+
+def films() -> Select[tuple[Film]]:
+    return select(Film).order_by(Film.slug)
+
+
+def film_summaries() -> Select:
+    """One row per film: the film, its number of cuts and its current cut (or None).
+
+    The current cut is the pinned one, else the one with the highest seq.
+    """
+    counts = select(Cut.film_id, func.count().label("n")).group_by(Cut.film_id).subquery()
+    latest = (
+        select(Cut.id)
+        .where(Cut.film_id == Film.id)
+        .order_by(Cut.seq.desc())
+        .limit(1)
+        .correlate(Film)
+        .scalar_subquery()
+    )
+    current = aliased(Cut)
+    return (
+        select(Film, func.coalesce(counts.c.n, 0).label("cut_count"), current)
+        .outerjoin(counts, counts.c.film_id == Film.id)
+        .outerjoin(current, current.id == func.coalesce(Film.pinned_cut_id, latest))
+        .options(raiseload(Film.cuts), raiseload(current.film))
+        .order_by(Film.slug)
+    )
+
+
+def cut_of_film(film_id: int, seq: int) -> Select[tuple[Cut]]:
+    return select(Cut).where(Cut.film_id == film_id, Cut.seq == seq)
+
+
+def cut_by_sha(film_id: int, sha256: str) -> Select[tuple[Cut]]:
+    return select(Cut).where(Cut.film_id == film_id, Cut.sha256 == sha256)
+
+
+def last_seq(film_id: int) -> Select[tuple[int | None]]:
+    return select(func.max(Cut.seq)).where(Cut.film_id == film_id)
+
+
+def stored_originals() -> Select:
+    """Every distinct stored original: (storage_key, sha256, size)."""
+    return select(Cut.storage_key, Cut.sha256, Cut.size).distinct().order_by(Cut.storage_key)
+
+
+def audit_for(subject_prefix: str) -> Select[tuple[AuditEvent]]:
+    return (
+        select(AuditEvent)
+        .where(AuditEvent.subject.startswith(subject_prefix, autoescape=True))
+        .order_by(AuditEvent.id)
+    )

@@ -1,0 +1,86 @@
+"""Plain-data views of catalogue objects, for JSON output and templates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from medialib.catalog.models import AuditEvent, Cut, Film
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def cut_view(cut: Cut, *, current: bool = False, probe: bool = False) -> dict[str, Any]:
+    data = {
+        "seq": cut.seq,
+        "label": cut.label,
+        "current": current,
+        "sha256": cut.sha256,
+        "size": cut.size,
+        "container": cut.container,
+        "duration": cut.duration,
+        "video_codec": cut.video_codec,
+        "width": cut.width,
+        "height": cut.height,
+        "display_aspect_ratio": cut.display_aspect_ratio,
+        "frame_rate": cut.frame_rate,
+        "rotation": cut.rotation,
+        "audio_codec": cut.audio_codec,
+        "channels": cut.channels,
+        "sample_rate": cut.sample_rate,
+        "bit_rate": cut.bit_rate,
+        "storage_key": cut.storage_key,
+        "original_name": cut.original_name,
+        "uploaded_by": cut.uploaded_by,
+        "uploaded_at": iso(cut.uploaded_at),
+    }
+    if probe:
+        data["probe"] = cut.probe
+    return data
+
+
+def film_fields(film: Film) -> dict[str, Any]:
+    return {
+        "slug": film.slug,
+        "title": film.title,
+        "summary": film.summary,
+        "themes": film.themes,
+        "location": film.location,
+        "languages": film.languages,
+        "credits": film.credits,
+        "licence": film.licence,
+        "publish_at": iso(film.publish_at),
+        "created_at": iso(film.created_at),
+        "updated_at": iso(film.updated_at),
+    }
+
+
+def film_view(film: Film) -> dict[str, Any]:
+    current = film.current_cut
+    data = film_fields(film)
+    data["current_cut"] = current.seq if current else None
+    data["pinned"] = film.pinned_cut_id is not None
+    data["cuts"] = [cut_view(c, current=c is current) for c in film.cuts]
+    return data
+
+
+def film_summary(film: Film, cut_count: int, current: Cut | None) -> dict[str, Any]:
+    data = film_fields(film)
+    data["cut_count"] = cut_count
+    data["current_cut"] = (
+        {"seq": current.seq, "sha256": current.sha256, "duration": current.duration} if current else None
+    )
+    return data
+
+
+def audit_view(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "at": iso(event.at),
+        "actor": event.actor,
+        "action": event.action,
+        "subject": event.subject,
+        "details": event.details,
+    }

@@ -1,0 +1,284 @@
+"""Settings: declared once, loaded in layers.
+
+The layers, each overriding the one before: the defaults declared in
+``SETTINGS``, the config file (TOML), ``MEDIALIB_*`` environment variables,
+then explicit overrides (command-line flags). ``--config PATH`` or
+``MEDIALIB_CONFIG`` selects the file; otherwise ``config.toml`` in the working
+directory is used if present. Relative paths in the file resolve against the
+file's folder; relative paths from the environment or flags resolve against
+the working directory.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import textwrap
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from medialib.errors import ConfigError
+
+CONFIG_NAME = "config.toml"
+ENV_PREFIX = "MEDIALIB_"
+
+# Demuxers ffprobe/ffmpeg may open for an uploaded file. Playlist and
+# concatenation demuxers (hls, concat, ffconcat), image demuxers and anything
+# that can reference another file are deliberately absent.
+DEFAULT_FORMATS = [
+    "mov",  # also mp4, m4a, 3gp, 3g2, mj2 (one demuxer)
+    "matroska",  # also webm
+    "avi",
+    "mpegts",
+    "mxf",
+    "mpeg",
+    "flv",
+    "asf",
+    "ogg",
+    "dv",
+]
+
+# Demuxers that read other files or URLs named inside the input.
+UNSAFE_FORMATS = frozenset({"hls", "applehttp", "concat", "ffconcat", "image2", "dash", "tee", "lavfi", "data"})
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its dotted key, default, kind and the help shown in docs."""
+
+    key: str
+    default: Any
+    help: str
+    kind: str = "str"  # str | path | int | float | list | database
+
+    @property
+    def env_name(self) -> str:
+        return ENV_PREFIX + self.key.upper().replace(".", "_")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "database",
+        "medialib.db",
+        "The catalogue. A file path means SQLite (WAL mode); any SQLAlchemy URL "
+        "also works, e.g. postgresql+psycopg://user@host/db.",
+        "database",
+    ),
+    Setting("assets", "assets", "Folder of originals, derivatives and private consent forms.", "path"),
+    Setting("captions", "captions", "Folder of reviewed caption files (<film-slug>/<lang>.vtt).", "path"),
+    Setting(
+        "user",
+        "",
+        "Name recorded as the actor in the audit log and as uploaded_by. "
+        "Empty means the login name of the account running medialib.",
+    ),
+    Setting("database_busy_timeout", 30.0, "Seconds a SQLite writer waits for a lock before failing.", "float"),
+    Setting("ffmpeg.ffmpeg", "ffmpeg", "The ffmpeg program (name on PATH or a path).", "str"),
+    Setting("ffmpeg.ffprobe", "ffprobe", "The ffprobe program (name on PATH or a path).", "str"),
+    Setting("ffmpeg.probe_timeout", 60.0, "Seconds before a probe or playability check is killed.", "float"),
+    Setting(
+        "ffmpeg.formats",
+        DEFAULT_FORMATS,
+        "Input formats (ffmpeg demuxer names) accepted for uploads. Never add "
+        "hls, concat or image formats: they can read other files.",
+        "list",
+    ),
+    Setting("ingest.chunk_mib", 4, "Size of one read while hashing and copying, in MiB.", "int"),
+)
+
+_BY_KEY = {s.key: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Loaded settings, with paths already resolved to absolute ones."""
+
+    values: Mapping[str, Any]
+    path: Path | None = None  # the config file, if one was read
+    root: Path = field(default_factory=Path.cwd)  # folder relative paths resolve against
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    @property
+    def database_url(self) -> str:
+        return self.values["database"]
+
+    @property
+    def assets_dir(self) -> Path:
+        return Path(self.values["assets"])
+
+    @property
+    def captions_dir(self) -> Path:
+        return Path(self.values["captions"])
+
+    @property
+    def user(self) -> str:
+        return self.values["user"] or _login_name()
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry, no LOGNAME: still record something
+        return "unknown"
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _coerce(setting: Setting, value: Any, base: Path, from_text: bool) -> Any:
+    """Check and convert one value; relative paths resolve against ``base``."""
+    kind = setting.kind
+    try:
+        if kind in ("str", "path", "database"):
+            if not isinstance(value, str):
+                raise ValueError("expected a string")
+            if kind == "path":
+                return str((base / value).resolve()) if value else value
+            if kind == "database":
+                return database_url(value, base)
+            return value
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError("expected an integer")
+            return int(value) if from_text or isinstance(value, int) else _fail("expected an integer")
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError("expected a number")
+            v = float(value) if from_text or isinstance(value, (int, float)) else _fail("expected a number")
+            if v <= 0:
+                raise ValueError("must be positive")
+            return v
+        if kind == "list":
+            if from_text and isinstance(value, str):
+                return [p.strip() for p in value.split(",") if p.strip()]
+            if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+                raise ValueError("expected a list of strings")
+            if setting.key == "ffmpeg.formats":
+                unsafe = sorted(set(value) & UNSAFE_FORMATS)
+                if unsafe:
+                    raise ValueError(f"must not include {', '.join(unsafe)}: these formats can read other files")
+            return list(value)
+    except ValueError as exc:
+        why = str(exc)
+        if not why.startswith(("expected", "must")):
+            why = f"{value!r} is not valid"
+        raise ConfigError(setting.key, why) from None
+    raise AssertionError(f"unknown setting kind {kind}")
+
+
+def _fail(why: str) -> Any:
+    raise ValueError(why)
+
+
+def database_url(value: str, base: Path) -> str:
+    """Turn the ``database`` setting into a SQLAlchemy URL.
+
+    A plain path means a SQLite file, resolved against ``base``.
+    """
+    if not value:
+        raise ValueError("must not be empty")
+    if "://" in value:
+        return value
+    return "sqlite:///" + str((base / value).resolve())
+
+
+def find_config_file(explicit: str | os.PathLike[str] | None, env: Mapping[str, str], cwd: Path) -> Path | None:
+    """The config file to read: explicit, then MEDIALIB_CONFIG, then ./config.toml."""
+    chosen = explicit or env.get(ENV_PREFIX + "CONFIG")
+    if chosen:
+        path = (cwd / chosen).resolve()
+        if path.is_dir():
+            path = path / CONFIG_NAME
+        if not path.is_file():
+            raise ConfigError("config", f"{chosen}: no such file")
+        return path
+    candidate = cwd / CONFIG_NAME
+    return candidate.resolve() if candidate.is_file() else None
+
+
+def load(
+    config_path: str | os.PathLike[str] | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Config:
+    """Load settings from defaults, the config file, the environment and overrides.
+
+    Raises ConfigError for an unreadable file, an unknown key or a bad value.
+    """
+    env = os.environ if env is None else env
+    cwd = Path.cwd() if cwd is None else cwd
+    path = find_config_file(config_path, env, cwd)
+    root = path.parent if path else cwd
+
+    values = {s.key: _coerce(s, s.default, root, from_text=False) for s in SETTINGS}
+
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(str(path), f"cannot read: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+        for key, value in _flatten(data).items():
+            setting = _BY_KEY.get(key)
+            if setting is None:
+                raise ConfigError(key, f"unknown setting in {path}")
+            values[key] = _coerce(setting, value, root, from_text=False)
+
+    for setting in SETTINGS:
+        if setting.env_name in env:
+            values[setting.key] = _coerce(setting, env[setting.env_name], cwd, from_text=True)
+
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        setting = _BY_KEY.get(key)
+        if setting is None:
+            raise ConfigError(key, "unknown setting")
+        values[key] = _coerce(setting, value, cwd, from_text=isinstance(value, str))
+
+    return Config(values=values, path=path, root=root)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def render_template() -> str:
+    """A config.toml holding every setting at its default, each with its help."""
+    lines = [
+        "# medialib settings. Every setting is shown at its default value.",
+        "# Order of precedence: this file < MEDIALIB_* environment variables < command-line flags.",
+        "# Relative paths resolve against the folder holding this file.",
+        "",
+    ]
+    section = None
+    for setting in sorted(SETTINGS, key=lambda s: ("." in s.key, s.key.split(".")[0])):
+        head, _, name = setting.key.rpartition(".")
+        if head != (section or ""):
+            section = head
+            lines += ["", f"[{head}]"]
+        text = f"{setting.help} (environment: {setting.env_name})"
+        lines += ["# " + line for line in textwrap.wrap(text, 86)]
+        lines.append(f"{name} = {_toml_value(setting.default)}")
+    return "\n".join(lines) + "\n"

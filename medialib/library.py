@@ -1,0 +1,238 @@
+"""The Python API: one object per library, offering what the CLI offers.
+
+    from medialib import Library
+    lib = Library.open("path/to/config.toml")
+    lib.add_film("hope-street", title="Hope Street")
+    result = lib.add_cut("hope-street", "final.mov", label="final")
+
+Each method runs in its own transaction and returns plain data (dicts and
+lists, the same shapes as the CLI's ``--json``). For several changes in one
+transaction, use the service functions with ``lib.session()``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from medialib import config as config_mod
+from medialib.catalog import audit, db, queries, validate, views
+from medialib.catalog.films import FilmChanges, add_film, edit_film, get_film
+from medialib.errors import AlreadyExists, BadInput
+from medialib.ingest import stages
+from medialib.ingest.fixity import FixityReport, verify_originals
+from medialib.media.ffmpeg import FFmpeg
+from medialib.storage.local import LocalStore, Progress
+
+ASSETS_README = """\
+This folder holds the library's media. medialib manages it: do not edit by hand.
+
+originals/ab/cd/<sha256>.<ext>   uploaded cuts, content-addressed, never modified
+derived/<sha256>/<recipe>/       posters, storyboards, proxies (rebuilt on demand)
+private/consent/                 signed consent forms: personal data, never published
+tmp/                             files being written; removed if their writer died
+"""
+
+CAPTIONS_README = """\
+Reviewed caption files, one folder per film: <film-slug>/<lang>.vtt (UTF-8 WebVTT).
+"""
+
+
+@dataclass(frozen=True)
+class CutResult:
+    """What ``add_cut`` did: the cut, and whether it was already there."""
+
+    cut: dict[str, Any]
+    duplicate: bool
+    stored_new_file: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.cut, "duplicate": self.duplicate}
+
+
+class Library:
+    """A medialib library: its settings, catalogue, asset store and tools."""
+
+    def __init__(self, cfg: config_mod.Config, engine: Engine | None = None) -> None:
+        self.config = cfg
+        self.engine = engine or db.make_engine(cfg.database_url, cfg["database_busy_timeout"])
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writers = sessionmaker(db.writer(self.engine), expire_on_commit=False)
+        self.store = LocalStore(cfg.assets_dir, chunk_size=cfg["ingest.chunk_mib"] << 20)
+        self.ffmpeg = FFmpeg.from_config(cfg)
+
+    # --- opening and creating -------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        config_path: str | os.PathLike[str] | None = None,
+        *,
+        overrides: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        migrate: bool = True,
+    ) -> "Library":
+        """Open the library described by ``config_path`` (or ./config.toml,
+        or MEDIALIB_CONFIG). Pending schema migrations run automatically.
+
+        Raises ConfigError, or BadInput when there is no library here.
+        """
+        env = os.environ if env is None else env
+        cfg = config_mod.load(config_path, overrides=overrides, env=env)
+        explicit_db = (overrides or {}).get("database") or env.get("MEDIALIB_DATABASE")
+        if cfg.path is None and not explicit_db:
+            raise BadInput(
+                f"no medialib library here: no {config_mod.CONFIG_NAME} in {Path.cwd()} "
+                "(run `medialib init`, or pass --config PATH)"
+            )
+        lib = cls(cfg)
+        if migrate:
+            db.ensure_schema(lib.engine)
+        return lib
+
+    @classmethod
+    def init(cls, directory: str | os.PathLike[str] = ".", *, actor: str | None = None) -> "Library":
+        """Create a new library in ``directory``: config.toml, assets/, captions/
+        and the catalogue. Raises AlreadyExists if one is there already."""
+        root = Path(directory).resolve()
+        if root.exists() and not root.is_dir():
+            raise BadInput(f"{directory}: exists and is not a directory")
+        cfg_file = root / config_mod.CONFIG_NAME
+        if cfg_file.exists():
+            raise AlreadyExists(f"{cfg_file}: a library already exists here (refusing to overwrite it)")
+        db_file = root / "medialib.db"
+        if db_file.exists():
+            raise AlreadyExists(f"{db_file}: a catalogue already exists here (refusing to overwrite it)")
+        root.mkdir(parents=True, exist_ok=True)
+        for sub, readme in (("assets", ASSETS_README), ("captions", CAPTIONS_README)):
+            (root / sub).mkdir(exist_ok=True)
+            if not (root / sub / "README.md").exists():
+                (root / sub / "README.md").write_text(readme, encoding="utf-8")
+        tmp = cfg_file.with_name(f".{cfg_file.name}.tmp")
+        tmp.write_text(config_mod.render_template(), encoding="utf-8")
+        os.replace(tmp, cfg_file)
+        lib = cls.open(cfg_file, env={})
+        with lib.transaction() as s:
+            audit.record(s, actor or lib.config.user, "library.init", f"library:{root}")
+        return lib
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "Library":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- sessions ---------------------------------------------------------
+
+    def session(self) -> Session:
+        """A session for reading; the caller begins and ends transactions."""
+        return self._sessions()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A write transaction, committed on success, rolled back on error.
+
+        On SQLite it takes the write lock at once (BEGIN IMMEDIATE)."""
+        with self._writers() as session, session.begin():
+            yield session
+
+    @property
+    def actor(self) -> str:
+        return self.config.user
+
+    # --- films --------------------------------------------------------------
+
+    def add_film(self, slug: str, title: str, **fields: Any) -> dict[str, Any]:
+        """Register a film. Fields: summary, location, licence, themes,
+        languages, credits, publish_at (datetime or ISO 8601 text)."""
+        changes = _changes(title=title, **fields)
+        with self.transaction() as s:
+            return views.film_view(add_film(s, self.actor, slug, changes))
+
+    def edit_film(self, slug: str, **fields: Any) -> dict[str, Any]:
+        """Change a film's metadata; ``current_cut=N`` pins cut N, ``None`` unpins."""
+        with self.transaction() as s:
+            return views.film_view(edit_film(s, self.actor, slug, _changes(**fields)))
+
+    def film(self, slug: str) -> dict[str, Any]:
+        with self.session() as s:
+            return views.film_view(get_film(s, slug))
+
+    def films(self) -> list[dict[str, Any]]:
+        with self.session() as s:
+            return [views.film_summary(f, n, cur) for f, n, cur in s.execute(queries.film_summaries())]
+
+    def cuts(self, slug: str) -> list[dict[str, Any]]:
+        return self.film(slug)["cuts"]
+
+    def audit(self, subject_prefix: str = "") -> list[dict[str, Any]]:
+        with self.session() as s:
+            return [views.audit_view(e) for e in s.scalars(queries.audit_for(subject_prefix))]
+
+    # --- cuts ----------------------------------------------------------------
+
+    def add_cut(
+        self,
+        slug: str,
+        path: str | os.PathLike[str],
+        *,
+        label: str = "",
+        on_start: Callable[[int], None] | None = None,
+        on_progress: Progress | None = None,
+    ) -> CutResult:
+        """Probe, store and record one upload as the film's newest cut.
+
+        ``on_start(total_bytes)`` is called before copying, ``on_progress(n)``
+        as bytes are copied. Raises NotFound for an unknown film, MediaError
+        for a file that is not a playable video, BadInput for other bad input.
+        An identical file already recorded for the film is reported as a
+        duplicate and changes nothing.
+        """
+        shown = os.fspath(path)
+        with self.session() as s:
+            get_film(s, slug)  # fail fast on an unknown film, before any work
+        source = stages.check_source(path)
+        probed = stages.probe_source(self.ffmpeg, source, shown)
+        self.store.sweep_temporary()
+        if on_start is not None:
+            on_start(source.stat.st_size)
+        stored = stages.store_original(self.store, probed, on_progress)
+        with self.transaction() as s:
+            cut, duplicate = stages.record_cut(s, self.actor, slug, probed, stored, label)
+            data = views.cut_view(cut)
+            data["film"] = slug
+        return CutResult(cut=data, duplicate=duplicate, stored_new_file=stored.created)
+
+    # --- fixity -----------------------------------------------------------
+
+    def verify(self, on_start: Callable[[int], None] | None = None, on_progress: Progress | None = None) -> FixityReport:
+        """Re-hash every original; see FixityReport for what is reported."""
+        with self.session() as s:
+            recorded = list(s.execute(queries.stored_originals()))
+        if on_start is not None:
+            on_start(sum(size for _k, _s, size in recorded))
+        return verify_originals(self.store, recorded, on_progress=on_progress)
+
+
+def _changes(**fields: Any) -> FilmChanges:
+    known = set(FilmChanges.__dataclass_fields__)
+    unknown = set(fields) - known
+    if unknown:
+        raise BadInput(f"unknown film field(s): {', '.join(sorted(unknown))}")
+    publish_at = fields.get("publish_at")
+    if isinstance(publish_at, str):
+        fields["publish_at"] = validate.timestamp(publish_at)
+    elif isinstance(publish_at, datetime) and publish_at.tzinfo is None:
+        raise BadInput("publish_at must carry a time zone")
+    return FilmChanges(**fields)

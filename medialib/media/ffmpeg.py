@@ -1,0 +1,236 @@
+"""The one place medialib runs ffmpeg and ffprobe.
+
+Uploaded media is untrusted input to a large C program, so every call made
+here:
+
+- reads files only through the ``file`` and ``pipe`` protocols
+  (``-protocol_whitelist``) and only with the demuxers named in the
+  ``ffmpeg.formats`` setting (``-format_whitelist``) — no playlists, no
+  concat lists, nothing that can make ffmpeg open a second file;
+- passes input paths as absolute ``file:`` URLs, so a name starting with
+  ``-`` or holding a colon is never read as an option or a protocol;
+- runs with a timeout, and reports failure as an error carrying the last
+  line of ffmpeg's stderr and the file it was working on;
+- writes outputs to a temporary name and renames them only after a check.
+
+Argument builders are pure functions, tested without running anything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ffmpeg as ffmpeg_python
+
+from medialib.errors import MediaError, ToolFailed, ToolMissing
+
+log = logging.getLogger(__name__)
+
+PROTOCOLS = "file,pipe"
+
+
+def file_url(path: str | os.PathLike[str]) -> str:
+    """An absolute ``file:`` URL for ``path`` that ffmpeg cannot misread."""
+    return "file:" + os.path.abspath(os.fspath(path))
+
+
+def probe_args(ffprobe: str, path: str | os.PathLike[str], formats: Sequence[str]) -> list[str]:
+    """argv for a JSON probe of the container and every stream of ``path``."""
+    return [
+        ffprobe,
+        "-hide_banner",
+        "-v", "error",
+        "-protocol_whitelist", PROTOCOLS,
+        "-format_whitelist", ",".join(formats),
+        "-show_format",
+        "-show_streams",
+        "-of", "json",
+        file_url(path),
+    ]  # fmt: skip
+
+
+def tail_decode_args(
+    ffmpeg: str, path: str | os.PathLike[str], formats: Sequence[str], start: float
+) -> list[str]:
+    """argv that decodes the first video stream from ``start`` to the end.
+
+    ``-xerror`` makes any damaged packet fatal; ``-progress`` reports how many
+    frames were decoded, so "nothing there" is told apart from "fine".
+    """
+    stream = ffmpeg_python.input(
+        file_url(path),
+        ss=f"{max(start, 0.0):.3f}",
+        protocol_whitelist=PROTOCOLS,
+        format_whitelist=",".join(formats),
+    )
+    out = ffmpeg_python.output(stream["v:0"], "-", f="null")
+    return [ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-xerror", "-progress", "pipe:1",
+            *out.get_args()[:-1], "-"]  # fmt: skip
+
+
+def last_line(text: str) -> str:
+    """The last non-empty line of a tool's stderr, for a one-line message."""
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line:
+            # ffmpeg prefixes lines with "[demuxer @ 0x55...] "; keep the words.
+            if line.startswith("[") and "] " in line:
+                line = line.split("] ", 1)[1]
+            return line
+    return "no message"
+
+
+@dataclass
+class FFmpeg:
+    """ffmpeg and ffprobe, configured once per library."""
+
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+    timeout: float = 60.0
+    formats: Sequence[str] = field(default_factory=lambda: ["mov", "matroska"])
+    _checked: bool = field(default=False, init=False, repr=False)
+
+    @classmethod
+    def from_config(cls, config: Any) -> "FFmpeg":
+        return cls(
+            ffmpeg=config["ffmpeg.ffmpeg"],
+            ffprobe=config["ffmpeg.ffprobe"],
+            timeout=config["ffmpeg.probe_timeout"],
+            formats=config["ffmpeg.formats"],
+        )
+
+    def check(self) -> None:
+        """Make sure both programs exist; raise ToolMissing with a hint if not."""
+        if self._checked:
+            return
+        for name in (self.ffmpeg, self.ffprobe):
+            if shutil.which(name) is None:
+                raise ToolMissing(
+                    f"{name} is not installed or not on PATH "
+                    "(on Debian/Ubuntu: apt-get install ffmpeg)"
+                )
+        self._checked = True
+
+    def _run(self, argv: list[str], *, what: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+        self.check()
+        log.debug("running %s", shlex.join(argv))
+        try:
+            return subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout or self.timeout,
+            )
+        except subprocess.TimeoutExpired:
+            raise ToolFailed(f"{what}: {Path(argv[0]).name} took longer than {timeout or self.timeout:g} s") from None
+
+    def probe(self, path: str | os.PathLike[str], *, name: str | None = None) -> dict[str, Any]:
+        """ffprobe's JSON for ``path`` (format and streams).
+
+        Raises MediaError naming the file if it cannot be opened as one of
+        the allowed formats.
+        """
+        shown = name or os.fspath(path)
+        proc = self._run(probe_args(self.ffprobe, path, self.formats), what=f"probing {shown}")
+        if proc.returncode != 0:
+            raise MediaError(f"probing {shown}: {_explain(proc.stderr, path)}")
+        try:
+            data = json.loads(proc.stdout)
+        except json.JSONDecodeError:
+            raise MediaError(f"probing {shown}: ffprobe gave unreadable output") from None
+        if not data.get("format"):
+            raise MediaError(f"probing {shown}: not a recognised media file")
+        return data
+
+    def check_playable(self, path: str | os.PathLike[str], duration: float, *, name: str | None = None) -> None:
+        """Decode the last second of the first video stream; raise MediaError if damaged.
+
+        Catches truncated files whose header is intact (e.g. an MP4 with the
+        index at the front and half its data missing).
+        """
+        shown = name or os.fspath(path)
+        argv = tail_decode_args(self.ffmpeg, path, self.formats, duration - 1.0)
+        proc = self._run(argv, what=f"decoding {shown}")
+        if proc.returncode != 0:
+            raise MediaError(f"decoding {shown}: damaged or truncated video ({_explain(proc.stderr, path)})")
+        frames = _progress_value(proc.stdout, "frame")
+        if not frames:
+            raise MediaError(f"decoding {shown}: no video frames could be decoded near the end")
+
+    def run(
+        self,
+        argv_tail: Iterable[str],
+        *,
+        what: str,
+        timeout: float | None = None,
+    ) -> None:
+        """Run ffmpeg with the standard safety flags and ``argv_tail``.
+
+        For trusted, generated inputs (test patterns, medialib's own files);
+        untrusted uploads must go through :meth:`probe` first.
+        """
+        argv = [self.ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-y", *argv_tail]
+        proc = self._run(argv, what=what, timeout=timeout)
+        if proc.returncode != 0:
+            raise ToolFailed(f"{what}: {last_line(proc.stderr)}")
+
+    def write_atomically(
+        self,
+        output: Path,
+        build: Callable[[Path], Iterable[str]],
+        *,
+        what: str,
+        verify: Callable[[Path], None] | None = None,
+        timeout: float | None = None,
+    ) -> Path:
+        """Run ffmpeg into a temporary name beside ``output``, verify, rename.
+
+        ``build(tmp_path)`` returns the argv tail writing to ``tmp_path``. On
+        any failure the partial file is removed and the error re-raised.
+        """
+        output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = output.with_name(f".{output.stem}.{os.getpid()}.part{output.suffix}")
+        try:
+            self.run(build(tmp), what=what, timeout=timeout)
+            if verify is not None:
+                verify(tmp)
+            os.replace(tmp, output)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return output
+
+
+def _explain(stderr: str, path: str | os.PathLike[str]) -> str:
+    line = last_line(stderr)
+    prefix = file_url(path) + ": "
+    if line.startswith(prefix):
+        line = line[len(prefix):]
+    if "Format not on whitelist" in stderr or "not on whitelist" in line:
+        return "not an accepted video format (playlists, concat lists and images are refused)"
+    if line.endswith("Invalid data found when processing input"):
+        return "not a recognised video file (invalid data)"
+    return line
+
+
+def _progress_value(progress: str, key: str) -> int:
+    """The last integer value of ``key=`` in ffmpeg ``-progress`` output."""
+    value = 0
+    for line in progress.splitlines():
+        k, _, v = line.partition("=")
+        if k.strip() == key:
+            try:
+                value = int(v.strip())
+            except ValueError:
+                pass
+    return value
