@@ -162,7 +162,7 @@ def _coerce(setting: Setting, value: Any, base: Path, from_text: bool) -> Any:
             return v
         if kind == "list":
             if from_text and isinstance(value, str):
-                return [p.strip() for p in value.split(",") if p.strip()]
+                value = [p.strip() for p in value.split(",") if p.strip()]
             if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
                 raise ValueError("expected a list of strings")
             if setting.key == "ffmpeg.formats":

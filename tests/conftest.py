@@ -70,8 +70,9 @@ def clips(tmp_path_factory: pytest.TempPathFactory, ff: FFmpeg) -> Clips:
     make_sample(ff, d / "faststart.mp4", duration=4.0, size="160x120", extra=["-movflags", "+faststart"])
     make_sample(ff, d / "silent.mkv", duration=2.0, size="128x96", audio=None)
     make_sample(ff, d / "anamorphic.mp4", duration=1.0, size="720x576", extra=["-vf", "setsar=64/45"])
-    make_sample(ff, d / "rotated.mp4", duration=1.0, size="160x96",
-                extra=["-metadata:s:v:0", "rotate=90"])  # fmt: skip
+    make_sample(ff, d / "upright.mp4", duration=1.0, size="160x96")
+    ff.run(["-i", str(d / "upright.mp4"), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(d / "rotated.mp4")],
+           what="rotated clip")  # fmt: skip
     ff.run(["-f", "lavfi", "-i", "sine=duration=2", "-c:a", "aac", str(d / "audio.m4a")], what="audio clip")
     ff.run(["-f", "lavfi", "-i", "testsrc2=size=64x64", "-frames:v", "1", str(d / "still.png")], what="png")
     ff.run(["-f", "lavfi", "-i", "testsrc2=size=64x64", "-frames:v", "1", str(d / "still.jpg")], what="jpg")
@@ -163,14 +164,9 @@ class Result:
         return json.loads(self.out)
 
 
-@pytest.fixture
-def cli(lib_dir: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
-    """Run `medialib --config <lib>/config.toml ARGS...` in-process through main()."""
-    monkeypatch.delenv("MEDIALIB_CONFIG", raising=False)
-    monkeypatch.delenv("MEDIALIB_DATABASE", raising=False)
-
+def _runner(config_file: Path | None):  # noqa: ANN202
     def run(*args: str, config: bool = True) -> Result:
-        argv = (["--config", str(lib_dir / "config.toml")] if config else []) + list(args)
+        argv = (["--config", str(config_file)] if config and config_file else []) + list(args)
         runner = CliRunner()
         with runner.isolation() as (out, err, _):
             code = main(argv)
@@ -179,6 +175,22 @@ def cli(lib_dir: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
             return Result(code, out.getvalue().decode(), err.getvalue().decode())
 
     return run
+
+
+@pytest.fixture
+def cli(lib_dir: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    """Run `medialib --config <lib>/config.toml ARGS...` in-process through main()."""
+    monkeypatch.delenv("MEDIALIB_CONFIG", raising=False)
+    monkeypatch.delenv("MEDIALIB_DATABASE", raising=False)
+    return _runner(lib_dir / "config.toml")
+
+
+@pytest.fixture
+def bare_cli(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    """Run `medialib ARGS...` in-process with no library configured."""
+    monkeypatch.delenv("MEDIALIB_CONFIG", raising=False)
+    monkeypatch.delenv("MEDIALIB_DATABASE", raising=False)
+    return _runner(None)
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:

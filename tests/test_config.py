@@ -1,0 +1,112 @@
+"""Settings: layered loading, path resolution, clear errors, and the documented file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from medialib import config
+from medialib.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_a_file(tmp_path):
+    cfg = config.load(env={}, cwd=tmp_path)
+    assert cfg.path is None
+    assert cfg.database_url == f"sqlite:///{tmp_path}/medialib.db"
+    assert cfg.assets_dir == tmp_path / "assets"
+    assert cfg["ffmpeg.formats"] == config.DEFAULT_FORMATS
+
+
+def test_layers_file_then_env_then_flags(tmp_path):
+    lib = tmp_path / "lib"
+    write(lib / "config.toml", 'assets = "media"\nuser = "from-file"\n[ingest]\nchunk_mib = 8\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cfg = config.load(lib / "config.toml", env={}, cwd=elsewhere)
+    # relative paths in the file resolve against the file's folder, not the cwd
+    assert cfg.assets_dir == lib / "media"
+    assert cfg.database_url == f"sqlite:///{lib}/medialib.db"
+    assert cfg.user == "from-file" and cfg["ingest.chunk_mib"] == 8
+
+    env = {"MEDIALIB_USER": "from-env", "MEDIALIB_INGEST_CHUNK_MIB": "2", "MEDIALIB_ASSETS": "rel"}
+    cfg = config.load(lib / "config.toml", env=env, cwd=elsewhere)
+    assert cfg.user == "from-env" and cfg["ingest.chunk_mib"] == 2
+    assert cfg.assets_dir == elsewhere / "rel"  # env paths resolve against the cwd
+
+    cfg = config.load(lib / "config.toml", env=env, cwd=elsewhere, overrides={"user": "from-flag", "assets": None})
+    assert cfg.user == "from-flag" and cfg.assets_dir == elsewhere / "rel"
+
+
+def test_config_found_by_env_and_cwd(tmp_path):
+    write(tmp_path / "a" / "config.toml", 'user = "a"\n')
+    write(tmp_path / "b" / "config.toml", 'user = "b"\n')
+    assert config.load(env={}, cwd=tmp_path / "a").user == "a"
+    assert config.load(env={"MEDIALIB_CONFIG": str(tmp_path / "b" / "config.toml")}, cwd=tmp_path / "a").user == "b"
+    assert config.load(tmp_path / "b", env={}, cwd=tmp_path).user == "b"  # a folder means its config.toml
+
+
+def test_database_url_passes_through(tmp_path):
+    write(tmp_path / "config.toml", 'database = "postgresql+psycopg://u@h/db"\n')
+    assert config.load(env={}, cwd=tmp_path).database_url == "postgresql+psycopg://u@h/db"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("nonsense = 1\n", "configuration error: nonsense: unknown setting"),
+        ('[ingest]\nchunk_mib = "big"\n', "configuration error: ingest.chunk_mib: expected an integer"),
+        ("user = 3\n", "configuration error: user: expected a string"),
+        ("[ffmpeg]\nprobe_timeout = -1\n", "configuration error: ffmpeg.probe_timeout: must be positive"),
+        ('[ffmpeg]\nformats = ["mov", "hls"]\n', "configuration error: ffmpeg.formats: must not include hls"),
+        ('[ffmpeg]\nformats = "mov"\n', "configuration error: ffmpeg.formats: expected a list of strings"),
+        ("user = \n", "not valid TOML"),
+        ('database = ""\n', "configuration error: database: must not be empty"),
+    ],
+)
+def test_bad_settings_say_which_key(tmp_path, text, message):
+    write(tmp_path / "config.toml", text)
+    with pytest.raises(ConfigError) as info:
+        config.load(env={}, cwd=tmp_path)
+    assert message in str(info.value)
+
+
+def test_bad_env_value(tmp_path):
+    with pytest.raises(ConfigError, match="ffmpeg.probe_timeout"):
+        config.load(env={"MEDIALIB_FFMPEG_PROBE_TIMEOUT": "soon"}, cwd=tmp_path)
+    with pytest.raises(ConfigError, match="ffmpeg.formats: must not include concat"):
+        config.load(env={"MEDIALIB_FFMPEG_FORMATS": "mov,concat"}, cwd=tmp_path)
+
+
+def test_bad_config_via_cli(tmp_path, cli):
+    bad = write(tmp_path / "bad" / "config.toml", "[ingest]\nchunk_mib = []\n")
+    r = cli("--config", str(bad), "film", "list", config=False)
+    assert r.code == 2
+    assert r.err.strip() == "error: configuration error: ingest.chunk_mib: expected an integer"
+
+
+def test_repository_config_documents_every_setting():
+    """config.toml at the repository root is the generated template: every
+    setting, at its default, with its help text."""
+    text = (ROOT / "config.toml").read_text()
+    assert text == config.render_template()
+    for setting in config.SETTINGS:
+        assert setting.env_name in text
+    assert config.load(ROOT / "config.toml", env={}).values["user"] == ""
+
+
+def test_template_round_trips(tmp_path):
+    write(tmp_path / "config.toml", config.render_template())
+    loaded = config.load(env={}, cwd=tmp_path)
+    defaults = config.load(env={}, cwd=tmp_path / "nowhere")
+    assert {k: v for k, v in loaded.values.items() if k not in ("database", "assets", "captions")} == {
+        k: v for k, v in defaults.values.items() if k not in ("database", "assets", "captions")
+    }
