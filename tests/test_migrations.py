@@ -65,3 +65,7 @@ def test_db_commands(cli):
     assert r.code == 0 and f"head:     {db.head_revision()}" in r.out
     r = cli("db", "upgrade")
     assert r.code == 0 and f"schema at {db.head_revision()}" in r.out
+
+
+def test_schema_head_constant_matches_migrations():
+    assert db.SCHEMA_HEAD == db.head_revision()

@@ -40,11 +40,16 @@ def cli(ctx: click.Context, config_path: str | None, user: str | None, verbose: 
     and these options, in that order.
     """
     _state["verbose"] = verbose
-    if verbose:
-        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     app = App(config_path=config_path, user=user, verbose=verbose, quiet=quiet)
     ctx.obj = app
     ctx.call_on_close(app.close)
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+        logger = logging.getLogger("medialib")
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+        ctx.call_on_close(lambda: logger.removeHandler(handler))
 
 
 def _register() -> None:
