@@ -50,6 +50,19 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _make_dirs(path: Path) -> None:
+    """mkdir -p, fsyncing each parent whose entries changed, so a new folder
+    survives a power cut along with the file renamed into it."""
+    if path.is_dir():
+        return
+    _make_dirs(path.parent)
+    try:
+        path.mkdir()
+    except FileExistsError:
+        return
+    _fsync_dir(path.parent)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -205,7 +218,7 @@ class LocalStore:
                 if final.stat().st_size != size:
                     raise IntegrityError(f"{final}: stored file has the wrong size; run `medialib verify`")
                 return Stored(key, sha, size, created=False)
-            final.parent.mkdir(parents=True, exist_ok=True)
+            _make_dirs(final.parent)
             os.chmod(tmp, 0o444)  # originals are never modified
             os.replace(tmp, final)
             _fsync_dir(final.parent)
