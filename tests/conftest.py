@@ -220,3 +220,39 @@ def run_medialib(lib_dir: Path):  # noqa: ANN201
         )  # fmt: skip
 
     return run
+
+
+# --- sources for derivative tests (issue 3) -----------------------------------
+
+
+@pytest.fixture(scope="session")
+def sources(tmp_path_factory: pytest.TempPathFactory, ff: FFmpeg) -> dict[str, Path]:
+    """The awkward sources a derivative pipeline must handle, a few seconds each."""
+    d = tmp_path_factory.mktemp("sources")
+    out: dict[str, Path] = {}
+
+    def make(name: str, **kwargs) -> None:
+        out[name] = make_sample(ff, d / name, **kwargs)
+
+    make("normal.mp4", duration=4.0, size="640x360")
+    make("short.mp4", duration=0.5, size="320x240")
+    make("landscape.mp4", duration=3.0, size="640x360")
+    ff.run(["-i", str(d / "landscape.mp4"), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(d / "portrait.mp4")],
+           what="portrait clip")  # fmt: skip
+    out["portrait.mp4"] = d / "portrait.mp4"  # stored 640x360, shown 360x640
+    make("anamorphic.mp4", duration=2.0, size="720x576", extra=["-vf", "setsar=64/45"])
+    make("uhd60.mp4", duration=1.0, size="3840x2160", rate=60)
+    make("odd.mkv", duration=2.0, size="853x481", pattern="testsrc", vcodec="ffv1")
+    make("silent.mp4", duration=2.0, size="320x240", audio=None)
+    make("surround.mkv", duration=2.0, size="320x240",
+         extra=["-af", "aformat=channel_layouts=5.1", "-ac", "6"])  # fmt: skip
+    make("black.mp4", duration=3.0, size="320x240", pattern="color=c=black")
+    make("interlaced.mp4", duration=2.0, size="720x576",
+         extra=["-flags", "+ildct+ilme", "-top", "1", "-vf", "setfield=tff"])  # fmt: skip
+    # variable frame rate: the first second at 30 fps, then every third frame
+    ff.run(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=3",
+            "-vf", r"select=lt(n\,30)+not(mod(n\,3))", "-vsync", "vfr",
+            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(d / "vfr.mkv")],
+           what="vfr clip")  # fmt: skip
+    out["vfr.mkv"] = d / "vfr.mkv"
+    return out

@@ -24,6 +24,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,6 +185,86 @@ class FFmpeg:
         proc = self._run(argv, what=what, timeout=timeout)
         if proc.returncode != 0:
             raise ToolFailed(f"{what}: {last_line(proc.stderr)}")
+
+    def transcode(
+        self,
+        argv_tail: Iterable[str],
+        *,
+        what: str,
+        duration: float | None = None,
+        on_progress: Callable[[float, float | None], None] | None = None,
+        timeout: float | None = None,
+        loglevel: str = "info",
+    ) -> str:
+        """Run a long ffmpeg job, streaming ``-progress`` into ``on_progress``.
+
+        ``on_progress(fraction, speed)`` gets the share of ``duration`` done
+        (0..1) and ffmpeg's speed (x real time) if known. Returns ffmpeg's
+        stderr (at ``loglevel``, so filters such as blackdetect can be read
+        from it). Raises ToolFailed with the last stderr line on failure or
+        when ``timeout`` seconds pass (the process is killed).
+        """
+        self.check()
+        argv = [self.ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-v", loglevel, "-y",
+                "-progress", "pipe:1", *argv_tail]  # fmt: skip
+        log.debug("running %s", shlex.join(argv))
+        limit = timeout or self.timeout
+        errors: list[str] = []
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, errors="replace")  # fmt: skip
+        reader = threading.Thread(target=lambda: errors.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
+        reader.start()
+        fired = threading.Event()
+
+        def stop() -> None:
+            fired.set()
+            proc.kill()
+
+        timer = threading.Timer(limit, stop)
+        timer.start()
+        try:
+            speed: float | None = None
+            for line in proc.stdout:  # type: ignore[union-attr]
+                key, _, value = line.strip().partition("=")
+                if key == "speed" and value.endswith("x"):
+                    try:
+                        speed = float(value[:-1])
+                    except ValueError:
+                        speed = None
+                elif key == "out_time_us" and on_progress is not None and duration:
+                    try:
+                        done = int(value) / 1e6
+                    except ValueError:
+                        continue
+                    on_progress(min(max(done / duration, 0.0), 1.0), speed)
+            code = proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            reader.join()
+        stderr = "".join(errors)
+        if fired.is_set():
+            raise ToolFailed(f"{what}: ffmpeg took longer than {limit:g} s and was stopped")
+        if code != 0:
+            raise ToolFailed(f"{what}: {last_line(stderr)}" + (f" (exit {code})" if code > 0 else f" (killed by signal {-code})"))
+        if on_progress is not None:
+            on_progress(1.0, speed)
+        return stderr
+
+    def capture(self, argv_tail: Iterable[str], *, what: str, timeout: float | None = None) -> bytes:
+        """Run ffmpeg and return what it writes to stdout (e.g. raw frames to ``-``)."""
+        self.check()
+        argv = [self.ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-v", "error", *argv_tail]
+        log.debug("running %s", shlex.join(argv))
+        try:
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout or self.timeout)
+        except subprocess.TimeoutExpired:
+            raise ToolFailed(f"{what}: ffmpeg took longer than {timeout or self.timeout:g} s") from None
+        if proc.returncode != 0:
+            raise ToolFailed(f"{what}: {last_line(proc.stderr.decode(errors='replace'))}")
+        return proc.stdout
 
     def write_atomically(
         self,

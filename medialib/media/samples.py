@@ -41,7 +41,8 @@ def sample_args(
     extra: list[str] | None = None,
 ) -> list[str]:
     """ffmpeg argv (after the program name) for a sample clip. Pure."""
-    args = ["-f", "lavfi", "-i", f"{pattern}=size={size}:rate={rate}:duration={duration}"]
+    sep = ":" if "=" in pattern else "="
+    args = ["-f", "lavfi", "-i", f"{pattern}{sep}size={size}:rate={rate}:duration={duration}"]
     if speech is not None:
         args += ["-f", "wav", "-protocol_whitelist", "file", "-i", file_url(speech)]
         args += ["-filter_complex", f"[1:a]apad,atrim=0:{duration},aformat=channel_layouts=stereo[a]",
