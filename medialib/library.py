@@ -171,7 +171,7 @@ class Library:
 
     def films(self) -> list[dict[str, Any]]:
         with self.session() as s:
-            return [views.film_summary(f, n, cur) for f, n, cur in s.execute(queries.film_summaries())]
+            return [views.film_summary(row) for row in s.execute(queries.film_summaries())]
 
     def cuts(self, slug: str) -> list[dict[str, Any]]:
         return self.film(slug)["cuts"]

@@ -26,6 +26,7 @@ class Film(Base):
     credits: Mapped[list[str]] = mapped_column(default=list)
     licence: Mapped[str] = mapped_column(String(200), default="")
     publish_at: Mapped[datetime | None]
+    poster_at: Mapped[float | None]  # seconds into the current cut; None = chosen automatically
     pinned_cut_id: Mapped[int | None] = mapped_column(
         ForeignKey("cuts.id", use_alter=True, ondelete="SET NULL"), index=True
     )
@@ -108,3 +109,57 @@ class AuditEvent(Base):
 
     def __repr__(self) -> str:
         return f"<AuditEvent {self.id} {self.action} {self.subject}>"
+
+
+class DerivativeJob(Base):
+    """One recipe applied to one original: keyed by (content sha256, recipe,
+    recipe hash). Rebuilt only when the content or the recipe changes."""
+
+    __tablename__ = "derivative_jobs"
+    __table_args__ = (UniqueConstraint("sha256", "recipe", "recipe_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    recipe: Mapped[str] = mapped_column(String(60))
+    kind: Mapped[str] = mapped_column(String(20))
+    recipe_hash: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending|running|done|failed
+    error: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(default=0)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    worker: Mapped[str] = mapped_column(String(200), default="")  # host:pid while running
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    seconds: Mapped[float | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    files: Mapped[list[DerivativeFile]] = relationship(
+        back_populates="job", lazy="selectin", order_by="DerivativeFile.name", cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"<DerivativeJob {self.recipe}@{self.recipe_hash} {self.sha256[:12]} {self.status}>"
+
+
+class DerivativeFile(Base):
+    """One file a derivative job wrote (a poster size, a proxy, a sprite sheet)."""
+
+    __tablename__ = "derivative_files"
+    __table_args__ = (UniqueConstraint("job_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("derivative_jobs.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))
+    mime: Mapped[str] = mapped_column(String(60))
+    storage_key: Mapped[str] = mapped_column(String(300))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    duration: Mapped[float | None]
+
+    job: Mapped[DerivativeJob] = relationship(back_populates="files", lazy="select")
+
+    def __repr__(self) -> str:
+        return f"<DerivativeFile {self.storage_key}>"

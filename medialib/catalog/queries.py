@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import aliased, raiseload
+from sqlalchemy.orm import aliased
 
 from medialib.catalog.models import AuditEvent, Cut, Film
 
@@ -17,8 +17,10 @@ def films() -> Select[tuple[Film]]:
 
 
 def film_summaries() -> Select:
-    """One row per film: the film, its number of cuts and its current cut (or None).
+    """One row per film: its columns, its number of cuts and its current cut's
+    seq, sha256 and duration (None without cuts), in one query.
 
+    Plain columns, not ORM objects: listing 10,000 films must stay fast.
     The current cut is the pinned one, else the one with the highest seq.
     """
     counts = select(Cut.film_id, func.count().label("n")).group_by(Cut.film_id).subquery()
@@ -32,10 +34,15 @@ def film_summaries() -> Select:
     )
     current = aliased(Cut)
     return (
-        select(Film, func.coalesce(counts.c.n, 0).label("cut_count"), current)
+        select(
+            *Film.__table__.columns,
+            func.coalesce(counts.c.n, 0).label("cut_count"),
+            current.seq.label("current_seq"),
+            current.sha256.label("current_sha256"),
+            current.duration.label("current_duration"),
+        )
         .outerjoin(counts, counts.c.film_id == Film.id)
         .outerjoin(current, current.id == func.coalesce(Film.pinned_cut_id, latest))
-        .options(raiseload(Film.cuts), raiseload(current.film))
         .order_by(Film.slug)
     )
 

@@ -41,7 +41,8 @@ def cut_view(cut: Cut, *, current: bool = False, probe: bool = False) -> dict[st
     return data
 
 
-def film_fields(film: Film) -> dict[str, Any]:
+def film_fields(film: Any) -> dict[str, Any]:
+    """The metadata of a film (a Film, or a row with the same columns)."""
     return {
         "slug": film.slug,
         "title": film.title,
@@ -66,11 +67,14 @@ def film_view(film: Film) -> dict[str, Any]:
     return data
 
 
-def film_summary(film: Film, cut_count: int, current: Cut | None) -> dict[str, Any]:
-    data = film_fields(film)
-    data["cut_count"] = cut_count
+def film_summary(row: Any) -> dict[str, Any]:
+    """A row of queries.film_summaries() as a list entry."""
+    data = film_fields(row)
+    data["cut_count"] = row.cut_count
     data["current_cut"] = (
-        {"seq": current.seq, "sha256": current.sha256, "duration": current.duration} if current else None
+        {"seq": row.current_seq, "sha256": row.current_sha256, "duration": row.current_duration}
+        if row.current_seq is not None
+        else None
     )
     return data
 

@@ -71,73 +71,108 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-SYNC_EVERY = 256 << 20  # flush written data to disk as we go, not all at the end
+WRITEBACK_EVERY = 64 << 20  # start writing to disk as we go, so the final fsync is short
+BUFFERS = 4  # chunk buffers in flight: bounds memory to BUFFERS x chunk size
 
 
-class _VerifiedWriter:
-    """Writes chunks at increasing offsets, reads each back and compares it.
+def _start_writeback_fn() -> Callable[[int, int, int], None]:
+    """sync_file_range(SYNC_FILE_RANGE_WRITE) where Linux offers it: it asks the
+    kernel to start writing a range to disk without waiting. Elsewhere a no-op."""
+    try:
+        import ctypes
 
-    Dirty pages are flushed every SYNC_EVERY bytes so the final fsync is
-    short and the kernel never throttles one huge burst of writes.
-    """
-
-    def __init__(self, fd: int, name: str) -> None:
-        self.fd = fd
-        self.name = name
-        self.offset = 0
-        self.unsynced = 0
-
-    def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view):]
-        if os.pread(self.fd, len(data), self.offset) != data:
-            raise IntegrityError(f"storing {self.name}: bytes read back at offset {self.offset} differ from those written")
-        self.offset += len(data)
-        self.unsynced += len(data)
-        if self.unsynced >= SYNC_EVERY:
-            os.fdatasync(self.fd)
-            self.unsynced = 0
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.sync_file_range
+        fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    except (OSError, AttributeError):
+        return lambda fd, offset, length: None
+    return lambda fd, offset, length: fn(fd, offset, length, 2)
 
 
-QUEUE_CHUNKS = 4  # chunks buffered per consumer: bounds memory to about 10 chunks
+_start_writeback = _start_writeback_fn()
 
 
-def _consume(q: queue.Queue, fn: Callable[[bytes], None], errors: list[BaseException]) -> None:
-    while (data := q.get()) is not None:
-        if errors:
-            continue  # drain so the reader never blocks
-        try:
-            fn(data)
-        except BaseException as exc:  # re-raised on the calling thread
-            errors.append(exc)
+class _Chunk:
+    """A reusable buffer shared by the hashing and the writing thread; it goes
+    back to the free list when both are done with it."""
+
+    __slots__ = ("buf", "view", "users", "lock")
+
+    def __init__(self, size: int) -> None:
+        self.buf = bytearray(size)
+        self.view = memoryview(self.buf)
+        self.users = 0
+        self.lock = threading.Lock()
 
 
-def hash_copy(src: int, writer: _VerifiedWriter, chunk_size: int, on_progress: Progress | None = None) -> tuple[str, int]:
-    """Copy ``src`` (a file descriptor) through ``writer``, hashing the same bytes.
+def hash_copy(src: int, dst: int, chunk_size: int, on_progress: Progress | None = None) -> tuple[str, int]:
+    """Copy ``src`` to ``dst`` (file descriptors), hashing the same bytes.
 
-    One read pass: each chunk read is handed to a hashing thread and a
-    writing thread, which run side by side (hashlib and os.write release the
-    GIL) through small bounded queues, so a slow flush to disk does not stall
-    hashing. Returns (sha256 hex, bytes copied).
+    One read pass into a few reusable buffers; each filled buffer is hashed on
+    one thread and written on another (hashlib and os.write release the GIL),
+    so hashing, writing and reading overlap. Writeback to disk starts as the
+    data is written. Returns (sha256 hex, bytes copied).
     """
     digest = hashlib.sha256()
+    free: queue.Queue[_Chunk] = queue.Queue()
+    for _ in range(BUFFERS):
+        free.put(_Chunk(chunk_size))
     errors: list[BaseException] = []
-    queues = [queue.Queue(QUEUE_CHUNKS), queue.Queue(QUEUE_CHUNKS)]
+
+    def release(chunk: _Chunk) -> None:
+        with chunk.lock:
+            chunk.users -= 1
+            last = chunk.users == 0
+        if last:
+            free.put(chunk)
+
+    def hasher(q: queue.Queue) -> None:
+        while (item := q.get()) is not None:
+            chunk, n = item
+            try:
+                if not errors:
+                    digest.update(chunk.view[:n])
+            except BaseException as exc:  # re-raised on the calling thread
+                errors.append(exc)
+            release(chunk)
+
+    def writer(q: queue.Queue) -> None:
+        offset = flushed = 0
+        while (item := q.get()) is not None:
+            chunk, n = item
+            try:
+                if not errors:
+                    view = chunk.view[:n]
+                    while view:
+                        view = view[os.write(dst, view):]
+                    offset += n
+                    if offset - flushed >= WRITEBACK_EVERY:
+                        _start_writeback(dst, flushed, offset - flushed)
+                        flushed = offset
+            except BaseException as exc:
+                errors.append(exc)
+            release(chunk)
+
+    queues: list[queue.Queue] = [queue.Queue(), queue.Queue()]
     threads = [
-        threading.Thread(target=_consume, args=(queues[0], digest.update, errors), name="ingest-hash"),
-        threading.Thread(target=_consume, args=(queues[1], writer.write, errors), name="ingest-write"),
+        threading.Thread(target=hasher, args=(queues[0],), name="ingest-hash"),
+        threading.Thread(target=writer, args=(queues[1],), name="ingest-write"),
     ]
     for thread in threads:
         thread.start()
     total = 0
     try:
-        while not errors and (data := os.read(src, chunk_size)):
+        while not errors:
+            chunk = free.get()
+            n = os.readv(src, [chunk.view])
+            if n == 0:
+                break
+            chunk.users = 2
             for q in queues:
-                q.put(data)
-            total += len(data)
+                q.put((chunk, n))
+            total += n
             if on_progress is not None:
-                on_progress(len(data))
+                on_progress(n)
     finally:
         for q in queues:
             q.put(None)
@@ -201,9 +236,9 @@ class LocalStore:
             before = os.fstat(src)
             if expect is not None and _changed(expect, before):
                 raise BadInput(f"reading {source}: the file changed while it was being added")
-            dst = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
-                sha, size = hash_copy(src, _VerifiedWriter(dst, str(source)), self.chunk_size, on_progress)
+                sha, size = hash_copy(src, dst, self.chunk_size, on_progress)
                 os.fsync(dst)
                 written = os.fstat(dst).st_size
             finally:
