@@ -86,6 +86,22 @@ SETTINGS: tuple[Setting, ...] = (
         "list",
     ),
     Setting("ingest.chunk_mib", 4, "Size of one read while hashing and copying, in MiB.", "int"),
+    Setting("ffmpeg.timeout", 3600.0, "Seconds before one derivative ffmpeg run is killed (plus 10 s per second of film).", "float"),
+    Setting(
+        "jobs",
+        0,
+        "How many cuts `medialib process` works on at once (never more ffmpeg processes than this). "
+        "0 means the number of CPU cores.",
+        "int",
+    ),
+    Setting(
+        "recipes",
+        {},
+        "Derivative recipes, one [recipes.NAME] table each; see the README. Tables here are laid over the "
+        "defaults shown below; `enabled = false` switches a recipe off.",
+        "table",
+    ),
+    Setting("qc", {}, "Technical QC thresholds, overriding the defaults shown below.", "table"),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
@@ -140,6 +156,10 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def _coerce(setting: Setting, value: Any, base: Path, from_text: bool) -> Any:
     """Check and convert one value; relative paths resolve against ``base``."""
     kind = setting.kind
+    if kind == "table":
+        if from_text or not isinstance(value, Mapping):
+            raise ConfigError(setting.key, "expected a table (set it in config.toml)")
+        return dict(value)
     try:
         if kind in ("str", "path", "database"):
             if not isinstance(value, str):
@@ -233,6 +253,9 @@ def load(
             raise ConfigError(str(path), f"cannot read: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+        tables = {s.key for s in SETTINGS if s.kind == "table"}
+        for key in tables & set(data):
+            values[key] = _coerce(_BY_KEY[key], data.pop(key), root, from_text=False)
         for key, value in _flatten(data).items():
             setting = _BY_KEY.get(key)
             if setting is None:
@@ -240,7 +263,7 @@ def load(
             values[key] = _coerce(setting, value, root, from_text=False)
 
     for setting in SETTINGS:
-        if setting.env_name in env:
+        if setting.env_name in env and setting.kind != "table":
             values[setting.key] = _coerce(setting, env[setting.env_name], cwd, from_text=True)
 
     for key, value in (overrides or {}).items():
@@ -273,7 +296,8 @@ def render_template() -> str:
         "",
     ]
     section = None
-    for setting in sorted(SETTINGS, key=lambda s: ("." in s.key, s.key.split(".")[0])):
+    plain = [s for s in SETTINGS if s.kind != "table"]
+    for setting in sorted(plain, key=lambda s: ("." in s.key, s.key.split(".")[0])):
         head, _, name = setting.key.rpartition(".")
         if head != (section or ""):
             section = head
@@ -281,4 +305,24 @@ def render_template() -> str:
         text = f"{setting.help} (environment: {setting.env_name})"
         lines += ["# " + line for line in textwrap.wrap(text, 86)]
         lines.append(f"{name} = {_toml_value(setting.default)}")
+    lines += _render_tables()
     return "\n".join(lines) + "\n"
+
+
+def _render_tables() -> list[str]:
+    """The [qc] thresholds and [recipes.*] tables, with their defaults filled in."""
+    from medialib.media import qc, recipes
+
+    lines = ["", ""]
+    lines += ["# " + line for line in textwrap.wrap(_BY_KEY["qc"].help, 86)]
+    lines.append("[qc]")
+    for key, value in qc.DEFAULT_THRESHOLDS.items():
+        lines += ["# " + line for line in textwrap.wrap(qc.THRESHOLD_HELP[key], 86)]
+        lines.append(f"{key} = {_toml_value(value)}")
+    lines += ["", ""]
+    lines += ["# " + line for line in textwrap.wrap(_BY_KEY["recipes"].help, 86)]
+    for name, recipe in recipes.resolve(None).items():
+        lines += ["", f"[recipes.{name}]", f'kind = "{recipe.kind}"']
+        for key, value in recipe.params.items():
+            lines.append(f"{key} = {_toml_value(value)}")
+    return lines

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -166,8 +166,14 @@ class Library:
             return views.film_view(edit_film(s, self.actor, slug, _changes(**fields)))
 
     def film(self, slug: str) -> dict[str, Any]:
+        """One film with its cuts and the derivatives of its current cut."""
+        from medialib.jobs import derived
+
         with self.session() as s:
-            return views.film_view(get_film(s, slug))
+            film = get_film(s, slug)
+            data = views.film_view(film)
+            data["derivatives"] = derived.files_view(s, self, film)
+            return data
 
     def films(self) -> list[dict[str, Any]]:
         with self.session() as s:
@@ -213,6 +219,38 @@ class Library:
             data = views.cut_view(cut)
             data["film"] = slug
         return CutResult(cut=data, duplicate=duplicate, stored_new_file=stored.created)
+
+    # --- derivatives and QC -------------------------------------------------
+
+    def process(
+        self,
+        slugs: Sequence[str] = (),
+        *,
+        jobs: int = 0,
+        retry_failed: bool = False,
+        on_event: Callable[[Any], None] | None = None,
+    ) -> Any:
+        """Build the missing derivatives of the given films' cuts (every film if
+        none); see medialib.jobs.process. Returns a Report."""
+        from medialib.jobs.process import process
+
+        return process(self, slugs, jobs=jobs, retry_failed=retry_failed, on_event=on_event)
+
+    def derivatives(self, slug: str) -> list[dict[str, Any]]:
+        """The files derived from the film's current cut under the current recipes."""
+        from medialib.jobs import derived
+
+        with self.session() as s:
+            film = get_film(s, slug)
+            return derived.files_view(s, self, film)
+
+    def qc(self, slug: str) -> dict[str, Any]:
+        """The technical QC report of the film's current cut: measurements and findings."""
+        from medialib.jobs import derived
+
+        with self.session() as s:
+            film = get_film(s, slug)
+            return derived.qc_report(s, self, film)
 
     # --- fixity -----------------------------------------------------------
 

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
 from medialib.cli import main
-from medialib.config import DEFAULT_FORMATS, render_template
+from medialib.config import DEFAULT_FORMATS
 from medialib.library import Library
 from medialib.media.ffmpeg import FFmpeg
 from medialib.media.samples import make_sample
@@ -136,9 +136,8 @@ def lib_dir(tmp_path: Path, db_url: str) -> Path:
     root.mkdir()
     (root / "assets").mkdir()
     (root / "captions").mkdir()
-    config = render_template().replace('database = "medialib.db"', f'database = "{db_url}"')
-    config = config.replace('user = ""', 'user = "tester"')
-    (root / "config.toml").write_text(config)
+    # Only what differs from the defaults, so tests can append [recipes.*] tables.
+    (root / "config.toml").write_text(f'database = "{db_url}"\nuser = "tester"\n')
     return root
 
 

@@ -28,6 +28,7 @@ class FilmChanges:
     credits: list[str] = _UNSET
     publish_at: datetime | None = _UNSET
     current_cut: int | None = _UNSET  # seq to pin; None unpins (newest is current)
+    poster_at: float | None = _UNSET  # seconds into the current cut; None = automatic
 
     def cleaned(self) -> dict[str, Any]:
         """The set fields, checked and normalised. Raises BadInput."""
@@ -48,6 +49,10 @@ class FilmChanges:
             out["languages"] = _unique(validate.language(lang) for lang in self.languages)
         if self.publish_at is not _UNSET:
             out["publish_at"] = self.publish_at
+        if self.poster_at is not _UNSET:
+            if self.poster_at is not None and self.poster_at < 0:
+                raise BadInput("--poster-at must not be negative")
+            out["poster_at"] = self.poster_at
         return out
 
 
@@ -90,6 +95,14 @@ def edit_film(session: Session, actor: str, slug: str, changes: FilmChanges) -> 
     """Change a film's metadata or pin its current cut. Raises NotFound, BadInput."""
     film = get_film(session, slug, for_update=True)
     values = changes.cleaned()
+    if "poster_at" in values and values["poster_at"] is not None:
+        current = film.current_cut
+        if current is None:
+            raise BadInput(f"film {slug!r} has no cut to take a poster from")
+        if values["poster_at"] >= current.duration:
+            raise BadInput(
+                f"--poster-at {values['poster_at']:g} s is beyond the end of cut {current.seq} ({current.duration:g} s)"
+            )
     if not values and changes.current_cut is _UNSET:
         raise BadInput("nothing to change: give at least one option (see `medialib film edit --help`)")
     if changes.current_cut is not _UNSET:

@@ -57,3 +57,20 @@ def text(value: str, what: str, max_len: int, *, required: bool = False) -> str:
     if any(ord(c) < 32 and c not in "\n\t" for c in value):
         raise BadInput(f"{what} contains control characters")
     return value
+
+
+def timecode(value: str, what: str = "--poster-at") -> float:
+    """Seconds from 'HH:MM:SS(.mmm)', 'MM:SS(.mmm)' or plain seconds."""
+    text = value.strip()
+    try:
+        parts = [float(p) for p in text.split(":")]
+        if not 1 <= len(parts) <= 3 or any(p < 0 or p != p for p in parts):
+            raise ValueError
+        if any(p >= 60 for p in parts[1:]):
+            raise ValueError
+        seconds = 0.0
+        for part in parts:
+            seconds = seconds * 60 + part
+    except ValueError:
+        raise BadInput(f"{what}: {value!r} is not a time such as 00:01:12, 1:12.5 or 72") from None
+    return round(seconds, 3)

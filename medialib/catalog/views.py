@@ -53,6 +53,7 @@ def film_fields(film: Any) -> dict[str, Any]:
         "credits": film.credits,
         "licence": film.licence,
         "publish_at": iso(film.publish_at),
+        "poster_at": film.poster_at,
         "created_at": iso(film.created_at),
         "updated_at": iso(film.updated_at),
     }

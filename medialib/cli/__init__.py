@@ -53,9 +53,9 @@ def cli(ctx: click.Context, config_path: str | None, user: str | None, verbose: 
 
 
 def _register() -> None:
-    from medialib.cli import cut, db, demo, film, init, log, verify
+    from medialib.cli import cut, db, demo, film, init, log, process, qc, verify
 
-    for module in (init, film, cut, verify, log, db, demo):
+    for module in (init, film, cut, process, qc, verify, log, db, demo):
         cli.add_command(module.command)
 
 

@@ -16,8 +16,9 @@ from medialib.cli.common import App, pass_app, table
 @pass_app
 def command(app: App, samples_dir: str | None) -> None:
     """Make two short sample films with ffmpeg (test patterns, spoken audio
-    from espeak-ng if installed), register them, ingest them as cuts and
-    show the catalogue. Safe to run again: nothing is added twice."""
+    from espeak-ng if installed), register them, ingest them as cuts, show
+    the catalogue, verify the originals, build their derivatives and show
+    their QC. Safe to run again: nothing is added or built twice."""
     lib = app.library
     target = Path(samples_dir) if samples_dir else lib.config.root / "samples"
     films = demo.run(lib, target, say=click.echo)
@@ -27,3 +28,14 @@ def command(app: App, samples_dir: str | None) -> None:
            for f in films])  # fmt: skip
     report = lib.verify()
     click.echo(f"\nfixity: {report.checked} originals verified, {'all intact' if report.ok else 'PROBLEMS: run medialib verify'}")
+    click.echo("\nmaking derivatives (loudness analysis, proxies, posters, storyboards)…")
+    processed = lib.process([f["slug"] for f in films])
+    click.echo(f"{processed.count('done')} built, {processed.count('unchanged')} unchanged, "
+               f"{processed.count('failed')} failed")  # fmt: skip
+    for film in films:
+        qc = lib.qc(film["slug"])
+        found = ", ".join(f"{f['level']} {f['code']}" for f in qc["findings"]) or "no findings"
+        click.echo(f"qc {film['slug']}: {qc['integrated_lufs']} LUFS before normalising; {found}")
+        for d in lib.derivatives(film["slug"]):
+            if d["kind"] in ("proxy", "storyboard-vtt") or d["name"] == "poster-640.jpg":
+                click.echo(f"  {d['name']:<18} {d['path']}")

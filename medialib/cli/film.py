@@ -84,9 +84,15 @@ def show(app: App, slug: str, as_json: bool) -> None:
         ("themes", film["themes"]), ("location", film["location"]), ("languages", film["languages"]),
         ("credits", film["credits"]), ("licence", film["licence"]), ("publish at", film["publish_at"]),
         ("current cut", f"{film['current_cut'] or '-'}{' (pinned)' if film['pinned'] else ''}"),
+        ("poster at", "auto" if film["poster_at"] is None else duration(film["poster_at"])),
     ])  # fmt: skip
     click.echo()
     cut_table(film["cuts"])
+    if film["derivatives"]:
+        click.echo()
+        table(["recipe", "file", "size", "pixels", "sha256"],
+              [(d["recipe"], d["name"], d["size"], f"{d['width']}x{d['height']}" if d["width"] else "",
+                d["sha256"][:16]) for d in film["derivatives"]])  # fmt: skip
 
 
 @command.command("edit")
@@ -100,6 +106,7 @@ def show(app: App, slug: str, as_json: bool) -> None:
 @click.option("--licence", help="New licence.")
 @click.option("--publish-at", metavar="ISO8601|none", help="New embargo time, or 'none' to clear it.")
 @click.option("--current-cut", metavar="N|latest", help="Pin cut N as the current cut, or 'latest' to follow the newest.")
+@click.option("--poster-at", metavar="TIME|auto", help="Take the poster from this time of the current cut (00:01:12), or 'auto'.")
 @json_option
 @pass_app
 def edit(app: App, slug: str, as_json: bool, **options: Any) -> None:
@@ -115,6 +122,9 @@ def edit(app: App, slug: str, as_json: bool, **options: Any) -> None:
         changes["publish_at"] = None if options["publish_at"].lower() == "none" else _publish_at(options["publish_at"])
     if options["current_cut"] is not None:
         changes["current_cut"] = _cut_number(options["current_cut"])
+    if options["poster_at"] is not None:
+        value = options["poster_at"]
+        changes["poster_at"] = None if value.lower() == "auto" else validate.timecode(value)
     film = app.library.edit_film(slug, **changes)
     if as_json:
         emit_json(film)

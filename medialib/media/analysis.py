@@ -49,7 +49,7 @@ LOUDNESS_KEYS = ("input_i", "input_tp", "input_lra", "input_thresh", "target_off
 
 _SILENCE_START = re.compile(r"silence_start:\s*(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)")
 _SILENCE_END = re.compile(r"silence_end:\s*(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)")
-_LOUDNORM_JSON = re.compile(r"\{[^{}]*\"input_i\"[^{}]*\}", re.S)
+_LOUDNORM_JSON = re.compile(r"\{[^{}]*\"input_i\"[^{}]*\}", re.DOTALL)
 
 
 def check_analysis_recipe(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,7 +76,9 @@ def check_analysis_recipe(name: str, params: Mapping[str, Any]) -> dict[str, Any
     return recipe
 
 
-def analysis_args(src: SourceMedia, recipe: Mapping[str, Any], *, formats: Sequence[str] = DEFAULT_FORMATS) -> list[str]:
+def analysis_args(
+    src: SourceMedia, recipe: Mapping[str, Any], *, formats: Sequence[str] = DEFAULT_FORMATS
+) -> list[str]:
     """The ffmpeg argv tail that measures loudness and silences of ``src``. Pure.
 
     Only the first audio stream is decoded (``-vn``); the measurement is

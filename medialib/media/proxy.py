@@ -17,6 +17,7 @@ import os
 import re
 import struct
 from collections.abc import Callable, Mapping, Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,8 @@ DEFAULT_RECIPES: dict[str, dict[str, Any]] = {
     "proxy-360": {**DEFAULTS, "height": 360, "crf": 24, "maxrate": "1M", "bufsize": "2M"},
 }
 
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast",
+                "medium", "slow", "slower", "veryslow", "placebo")  # fmt: skip
 
 # ffmpeg reads "3m" as 3 milli: only k, K and M are accepted as suffixes.
 _BITRATE = re.compile(r"^(\d+(?:\.\d+)?)([kKM]?)$")
@@ -71,7 +73,8 @@ def _bitrate(value: Any) -> float | None:
 def check_name(name: str) -> None:
     """Recipe names become file names (``<name>.mp4``): letters, digits, ``-``, ``_``."""
     if not isinstance(name, str) or not _RECIPE_NAME.match(name):
-        raise ConfigError(f"recipes.{name}", "a recipe name is 1-60 letters, digits, '-' or '_', starting with a letter or digit")
+        raise ConfigError(f"recipes.{name}", "a recipe name is 1-60 letters, digits, '-' or '_', "
+                                             "starting with a letter or digit")  # fmt: skip
 
 
 def check_recipe(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -109,7 +112,7 @@ def check_recipe(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
         elif key in ("maxrate", "bufsize", "audio_bitrate"):
             bits = _bitrate(value)
             if bits is None:
-                raise ConfigError(where, f"must be a bitrate like \"128k\" or \"3M\", not {value!r}")
+                raise ConfigError(where, f'must be a bitrate like "128k" or "3M", not {value!r}')
             if bits <= 0:
                 raise ConfigError(where, "must be more than zero")
             if key == "audio_bitrate" and not 16e3 <= bits <= 512e3:
@@ -131,8 +134,8 @@ def _even_down(value: float) -> int:
     return max(2, int(value) // 2 * 2)
 
 
-def _even_nearest(value: float) -> int:
-    return max(2, int(math.floor(value / 2 + 0.5)) * 2)
+def _even_nearest(value: Fraction) -> int:
+    return max(2, math.floor(value / 2 + 0.5) * 2)
 
 
 def proxy_size(src: SourceMedia, height: int) -> tuple[int, int]:
@@ -193,7 +196,11 @@ def proxy_args(
     # still has frames that are flagged interlaced deinterlaced (mixed material),
     # which costs nothing for progressive frames (bwdif passes them through).
     deint = "all" if src.interlaced else "interlaced"
-    chains = [f"[0:v:0]bwdif=mode=send_frame:parity=auto:deint={deint},split={n + 1}"
+    # The video stream SourceMedia describes, by its index: "v:0" could be a
+    # cover picture (attached_pic) that comes first in some files.
+    index = src.video_stream.get("index")
+    video_in = f"0:{index}" if isinstance(index, int) else "0:v:0"
+    chains = [f"[{video_in}]bwdif=mode=send_frame:parity=auto:deint={deint},split={n + 1}"
               + "".join(f"[v{i}]" for i in range(n)) + "[vb]"]  # fmt: skip
     for i, (_, recipe) in enumerate(renditions):
         width, height = proxy_size(src, int(recipe["height"]))
@@ -214,7 +221,7 @@ def proxy_args(
         "-i", file_url(src.path),
         "-filter_complex", ";".join(chains),
     ]  # fmt: skip
-    for i, ((_, recipe), output) in enumerate(zip(renditions, outputs)):
+    for i, ((_, recipe), output) in enumerate(zip(renditions, outputs, strict=True)):
         args += ["-map", f"[o{i}]"]
         if src.has_audio:
             args += ["-map", f"[a{i}]"]
@@ -288,7 +295,9 @@ def is_faststart(path: str | os.PathLike[str]) -> bool:
     return "moov" in offsets and "mdat" in offsets and offsets["moov"] < offsets["mdat"]
 
 
-def verify_proxy(ff: FFmpeg, src: SourceMedia, path: Path, size: tuple[int, int], *, name: str | None = None) -> dict[str, Any]:
+def verify_proxy(
+    ff: FFmpeg, src: SourceMedia, path: Path, size: tuple[int, int], *, name: str | None = None
+) -> dict[str, Any]:
     """Check a written proxy; return its probe. Raises ToolFailed naming the output.
 
     A proxy must last as long as its source (within 0.5 s), hold one
@@ -360,6 +369,8 @@ def make_proxies(
         raise ValueError("make_proxies needs at least one rendition")
     for name, _ in renditions:
         check_name(name)
+    if len({name for name, _ in renditions}) != len(renditions):
+        raise ValueError("make_proxies got two renditions with the same name")
     workdir.mkdir(parents=True, exist_ok=True)
     finals = [workdir / f"{name}.mp4" for name, _ in renditions]
     temps = [workdir / f".{name}.{os.getpid()}.part.mp4" for name, _ in renditions]
@@ -375,15 +386,15 @@ def make_proxies(
             timeout=timeout or ff.timeout + 10 * src.duration,
         )
         probes = [verify_proxy(ff, src, tmp, size, name=final.name)
-                  for tmp, final, size in zip(temps, finals, sizes)]  # fmt: skip
-        for tmp, final in zip(temps, finals):
+                  for tmp, final, size in zip(temps, finals, sizes, strict=True)]  # fmt: skip
+        for tmp, final in zip(temps, finals, strict=True):
             os.replace(tmp, final)
     finally:
         for tmp in temps:
             tmp.unlink(missing_ok=True)
 
     outputs = []
-    for (name, _), final, size, probe in zip(renditions, finals, sizes, probes):
+    for final, size, probe in zip(finals, sizes, probes, strict=True):
         outputs.append(Output(name=final.name, path=final, kind="proxy", mime="video/mp4", width=size[0],
                               height=size[1], duration=round(float(probe["format"]["duration"]), 3)))  # fmt: skip
     first_video = next(s for s in probes[0]["streams"] if s.get("codec_type") == "video")
@@ -398,4 +409,3 @@ def make_proxies(
         "loudnorm": src.has_audio and _loudnorm(loudness, arecipe) is not None,
     }
     return Result(outputs=outputs, data=data)
-

@@ -12,6 +12,7 @@ import hashlib
 import os
 import queue
 import re
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,8 +22,11 @@ from medialib.errors import BadInput, IntegrityError
 
 Progress = Callable[[int], None]
 
-_KEY_RE = re.compile(r"^[a-z]+(/[0-9a-f]{2}){2}/[0-9a-f]{64}\.[a-z0-9]{1,5}$")
-_TMP_RE = re.compile(r"^(\d+)-[0-9a-f]{16}\.part$")
+_KEY_RE = re.compile(
+    r"^(?:[a-z]+(?:/[0-9a-f]{2}){2}/[0-9a-f]{64}\.[a-z0-9]{1,5}"  # originals/ab/cd/<sha>.<ext>
+    r"|derived/[0-9a-f]{64}/[A-Za-z0-9][A-Za-z0-9_-]{0,59}-[0-9a-f]{12}(?:/[a-z0-9][a-z0-9._-]{0,99})?)$"
+)
+_TMP_RE = re.compile(r"^(\d+)-[0-9a-f]{16}\.(?:part|d)$")
 
 
 def content_key(prefix: str, sha256: str, ext: str) -> str:
@@ -207,7 +211,10 @@ class LocalStore:
         for entry in self.tmp_dir.iterdir():
             match = _TMP_RE.match(entry.name)
             if match and not _pid_alive(int(match.group(1))):
-                entry.unlink(missing_ok=True)
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
                 removed.append(entry)
         return removed
 
@@ -266,6 +273,17 @@ class LocalStore:
         """Re-read a stored file and return (sha256, size)."""
         return _hash_path(self.path(key), self.chunk_size, on_progress)
 
+    def put_derived(self, path: Path, key: str) -> Path:
+        """Move a finished derivative file into place under ``key`` (atomic rename)."""
+        final = self.path(key)
+        _make_dirs(final.parent)
+        os.replace(path, final)
+        return final
+
+    def remove_tree(self, key: str) -> None:
+        """Remove a derivative folder (a superseded recipe's outputs)."""
+        shutil.rmtree(self.path(key), ignore_errors=True)
+
     def iter_keys(self, prefix: str) -> Iterator[str]:
         """Every file stored under ``prefix`` (also stray ones, for fixity checks)."""
         base = self.root / prefix
@@ -277,6 +295,11 @@ class LocalStore:
 
     def remove(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """(sha256 hex, size) of a file."""
+    return _hash_path(path, 4 << 20)
 
 
 def _hash_path(path: Path, chunk_size: int, on_progress: Progress | None = None) -> tuple[str, int]:

@@ -1,0 +1,63 @@
+"""Reading what `process` built: derivative files and the QC report of a cut."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medialib.catalog.models import DerivativeJob, Film
+from medialib.errors import NotFound
+from medialib.jobs.process import wanted_hashes
+from medialib.media import qc, recipes as recipes_mod
+from medialib.media.probe import tech_info
+from medialib.media.types import SourceMedia
+
+
+def current_jobs(session: Session, lib: Any, film: Film) -> dict[str, DerivativeJob]:
+    """recipe name -> the job of the current cut under the current recipe (any status)."""
+    cut = film.current_cut
+    if cut is None:
+        return {}
+    recipes = recipes_mod.resolve(lib.config["recipes"])
+    wanted = wanted_hashes(recipes, film.poster_at)
+    jobs = session.scalars(select(DerivativeJob).where(DerivativeJob.sha256 == cut.sha256))
+    return {j.recipe: j for j in jobs if wanted.get(j.recipe) == j.recipe_hash}
+
+
+def files_view(session: Session, lib: Any, film: Film) -> list[dict[str, Any]]:
+    out = []
+    for name, job in sorted(current_jobs(session, lib, film).items()):
+        if job.status != "done":
+            continue
+        for f in job.files:
+            out.append({
+                "recipe": name, "kind": f.kind, "name": f.name, "storage_key": f.storage_key,
+                "path": str(lib.store.root / f.storage_key), "mime": f.mime, "width": f.width,
+                "height": f.height, "duration": f.duration, "size": f.size, "sha256": f.sha256,
+            })  # fmt: skip
+    return out
+
+
+def qc_report(session: Session, lib: Any, film: Film) -> dict[str, Any]:
+    cut = film.current_cut
+    if cut is None:
+        raise NotFound(f"film {film.slug!r} has no cut yet (add one with `medialib cut add`)")
+    jobs = current_jobs(session, lib, film)
+    done = {name: job for name, job in jobs.items() if job.status == "done"}
+    analysis = next((j.data for j in done.values() if j.kind == "analysis"), None)
+    proxy = next((j.data for j in done.values() if j.kind == "proxy"), None)
+    src = SourceMedia(lib.store.root / cut.storage_key, tech_info(cut.probe, f"{film.slug}#{cut.seq}"), cut.probe)
+    report = qc.report(src, analysis, proxy, lib.config["qc"])
+    failed = {name: job.error for name, job in jobs.items() if job.status == "failed"}
+    return {
+        "film": film.slug,
+        "cut": cut.seq,
+        "sha256": cut.sha256,
+        **report["measurements"],
+        "findings": report["findings"],
+        "passed": report["passed"],
+        "processing": {name: job.status for name, job in sorted(jobs.items())},
+        "errors": failed,
+    }

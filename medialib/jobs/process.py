@@ -1,0 +1,385 @@
+"""`medialib process`: derivatives for every cut, incremental and crash-safe.
+
+For each cut (de-duplicated by content) the recipes run in this order:
+
+    analysis -> proxies (all pending renditions in one decode) -> posters -> storyboard
+
+Each derivative job is keyed by (cut sha256, recipe, recipe hash). A job is
+claimed in its own short transaction (status ``running``, with host:pid),
+its ffmpeg work happens in a private folder under ``assets/tmp/``, every
+output is checked, hashed and renamed into ``assets/derived/…`` and only
+then is the job marked ``done`` with its files. A killed run leaves a job
+``running`` under a dead pid: the next run takes it up again. A failed job
+keeps ffmpeg's message and is skipped until ``--retry-failed``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from medialib.catalog.db import utcnow
+from medialib.catalog.films import get_film
+from medialib.catalog.models import Cut, DerivativeFile, DerivativeJob, Film
+from medialib.errors import MedialibError
+from medialib.media import analysis as analysis_mod
+from medialib.media import recipes as recipes_mod
+from medialib.media.ffmpeg import FFmpeg
+from medialib.media.probe import tech_info
+from medialib.media.recipes import Recipe
+from medialib.media.types import Result, SourceMedia
+from medialib.storage.local import LocalStore, sha256_file
+
+HOST = socket.gethostname()
+ORDER = ("analysis", "proxy", "poster", "storyboard")
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress of one step of one cut, for whoever draws it."""
+
+    cut: str  # "slug#seq"
+    step: str  # recipe name, or names joined by "+" for a shared proxy run
+    state: str  # start | progress | done | failed
+    fraction: float = 0.0
+    speed: float | None = None
+    error: str = ""
+
+
+OnEvent = Callable[[Event], None]
+
+
+@dataclass
+class Task:
+    """What one cut needs: the recipes (with their hashes) still to build."""
+
+    label: str  # slug#seq of the first film holding this content
+    sha256: str
+    storage_key: str
+    probe: dict[str, Any]
+    wanted: dict[str, str]  # recipe name -> hash wanted now
+    todo: list[str]  # recipe names to build, in ORDER
+    failed: list[str]  # recipe names that failed before and are not retried
+    poster_at: float | None = None  # the film's poster time override, if any
+
+
+@dataclass
+class Report:
+    cuts: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for c in self.cuts for j in c["jobs"] if j["status"] == status)
+
+    @property
+    def ok(self) -> bool:
+        return self.count("failed") == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "built": self.count("done"),
+            "failed": self.count("failed"),
+            "unchanged": self.count("unchanged"),
+            "cuts": self.cuts,
+        }
+
+
+# --- planning (reads the catalogue only: no ffmpeg, no file access) ---------------
+
+
+def wanted_hashes(recipes: dict[str, Recipe], poster_at: float | None) -> dict[str, str]:
+    """recipe name -> the hash its output must have now."""
+    analysis = next((r for r in recipes.values() if r.kind == "analysis"), None)
+    base = analysis.hash() if analysis else ""
+    wanted = {}
+    for name, recipe in recipes.items():
+        if recipe.kind == "proxy":
+            wanted[name] = recipe.hash(base)
+        elif recipe.kind == "poster":
+            wanted[name] = recipe.hash(extra=poster_at)
+        else:
+            wanted[name] = recipe.hash()
+    return wanted
+
+
+def _alive(worker: str) -> bool:
+    host, _, pid = worker.rpartition(":")
+    if host != HOST or not pid.isdigit():
+        return True  # another machine's worker: assume it is still at it
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def plan(session: Session, recipes: dict[str, Recipe], slugs: Sequence[str], retry_failed: bool) -> list[Task]:
+    """The cuts of the given films (all films if none) and what each still needs."""
+    query = select(Film).order_by(Film.slug)
+    films = [get_film(session, slug) for slug in slugs] if slugs else list(session.scalars(query))
+    cuts: list[tuple[Film, Cut]] = []
+    for film in films:
+        current = film.current_cut
+        ordered = sorted(film.cuts, key=lambda c: (c is not current, -c.seq))  # current cut first
+        cuts += [(film, cut) for cut in ordered]
+
+    shas = {cut.sha256 for _, cut in cuts}
+    jobs: dict[tuple[str, str, str], DerivativeJob] = {}
+    if shas:
+        for job in session.scalars(select(DerivativeJob).where(DerivativeJob.sha256.in_(shas))):
+            jobs[(job.sha256, job.recipe, job.recipe_hash)] = job
+
+    tasks: dict[str, Task] = {}
+    for film, cut in cuts:
+        if cut.sha256 in tasks:
+            continue
+        poster_at = film.poster_at if cut is film.current_cut else None
+        wanted = wanted_hashes(recipes, poster_at)
+        todo, failed = [], []
+        for name in sorted(wanted, key=lambda n: (ORDER.index(recipes[n].kind), n)):
+            job = jobs.get((cut.sha256, name, wanted[name]))
+            if job is None or job.status == "pending" or (job.status == "running" and not _alive(job.worker)):
+                todo.append(name)
+            elif job.status == "failed":
+                (todo if retry_failed else failed).append(name)
+        tasks[cut.sha256] = Task(
+            f"{film.slug}#{cut.seq}", cut.sha256, cut.storage_key, cut.probe, wanted, todo, failed, poster_at
+        )
+    return list(tasks.values())
+
+
+# --- running --------------------------------------------------------------------------
+
+
+class Runner:
+    """Runs tasks against one library. Thread-safe: each step opens its own
+    short transactions through ``transaction`` (a callable giving a context
+    manager over a write Session)."""
+
+    def __init__(self, lib: Any, recipes: dict[str, Recipe], on_event: OnEvent | None = None) -> None:
+        self.lib = lib
+        self.store: LocalStore = lib.store
+        self.ff: FFmpeg = lib.ffmpeg
+        self.recipes = recipes
+        self.on_event = on_event or (lambda event: None)
+        self.timeout = lib.config["ffmpeg.timeout"]
+
+    # one cut
+
+    def run(self, task: Task) -> dict[str, Any]:
+        """Build what ``task`` needs; failures are recorded, never raised."""
+        outcome: dict[str, dict[str, Any]] = {
+            name: {"recipe": name, "kind": self.recipes[name].kind, "status": "unchanged"}
+            for name in task.wanted
+        }  # fmt: skip
+        for name in task.failed:
+            outcome[name].update(status="failed", error=self._error_of(task, name))
+        if task.todo:
+            self._run_todo(task, outcome)
+        return {"cut": task.label, "sha256": task.sha256, "jobs": list(outcome.values())}
+
+    def _run_todo(self, task: Task, outcome: dict[str, dict[str, Any]]) -> None:
+        source_path = self.store.root / task.storage_key
+        if not source_path.is_file():
+            error = f"cut {task.label}: original missing: assets/{task.storage_key} (run `medialib verify`)"
+            for name in task.todo:
+                self._fail(task, name, error, 0.0)
+                outcome[name].update(status="failed", error=error)
+            self.on_event(Event(task.label, "+".join(task.todo), "failed", error=error))
+            return
+        src = SourceMedia(source_path, tech_info(task.probe, task.label), task.probe)
+        analysis_data = self._analysis_data(task)
+        by_kind: dict[str, list[str]] = {}
+        for name in task.todo:
+            by_kind.setdefault(self.recipes[name].kind, []).append(name)
+
+        for kind in ORDER:
+            names = by_kind.get(kind, [])
+            if not names:
+                continue
+            if kind == "proxy" and analysis_data is None:
+                error = f"cut {task.label}: proxies need the loudness analysis, which failed"
+                for name in names:
+                    self._fail(task, name, error, 0.0)
+                    outcome[name].update(status="failed", error=error)
+                continue
+            groups = [names] if kind == "proxy" else [[n] for n in names]
+            for group in groups:
+                ok, data, error, seconds = self._step(task, src, kind, group, analysis_data)
+                for name in group:
+                    outcome[name].update(status="done" if ok else "failed", seconds=round(seconds, 3))
+                    if not ok:
+                        outcome[name]["error"] = error
+                if kind == "analysis":
+                    analysis_data = data if ok else None
+
+    def _analysis_data(self, task: Task) -> dict[str, Any] | None:
+        name = next((n for n, r in self.recipes.items() if r.kind == "analysis"), None)
+        if name is None:
+            return None
+        with self.lib.session() as s:
+            job = s.scalars(select(DerivativeJob).where(
+                DerivativeJob.sha256 == task.sha256, DerivativeJob.recipe == name,
+                DerivativeJob.recipe_hash == task.wanted[name], DerivativeJob.status == "done",
+            )).one_or_none()  # fmt: skip
+            return dict(job.data) if job else None
+
+    def _step(
+        self, task: Task, src: SourceMedia, kind: str, names: list[str], analysis_data: dict[str, Any] | None
+    ) -> tuple[bool, dict[str, Any], str, float]:
+        step = "+".join(names)
+        self._claim(task, names)
+        self.on_event(Event(task.label, step, "start"))
+        started = time.monotonic()
+        workdir = self.store.tmp_dir / f"{os.getpid()}-{os.urandom(8).hex()}.d"
+        workdir.mkdir(parents=True)
+
+        def progress(fraction: float, speed: float | None = None) -> None:
+            self.on_event(Event(task.label, step, "progress", fraction, speed))
+
+        try:
+            result = self._build(task, src, kind, names, workdir, analysis_data, progress)
+            self._finish(task, names, result, time.monotonic() - started)
+        except MedialibError as exc:
+            seconds = time.monotonic() - started
+            for name in names:
+                self._fail(task, name, exc.message, seconds)
+            self.on_event(Event(task.label, step, "failed", error=exc.message))
+            return False, {}, exc.message, seconds
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        self.on_event(Event(task.label, step, "done", 1.0))
+        return True, result.data, "", time.monotonic() - started
+
+    def _build(
+        self, task: Task, src: SourceMedia, kind: str, names: list[str], workdir: Path,
+        analysis_data: dict[str, Any] | None, progress: Callable[..., None],
+    ) -> Result:  # fmt: skip
+        recipe = self.recipes[names[0]]
+        if kind == "analysis":
+            return analysis_mod.analyse_audio(self.ff, src, recipe.params, on_progress=progress)
+        if kind == "proxy":
+            from medialib.media.proxy import make_proxies
+
+            analysis_recipe = next(r.params for r in self.recipes.values() if r.kind == "analysis")
+            renditions = [(n, self.recipes[n].params) for n in names]
+            return make_proxies(self.ff, src, renditions, workdir, analysis_data, analysis_recipe,
+                                on_progress=progress, timeout=self.timeout + 10 * src.duration)  # fmt: skip
+        if kind == "poster":
+            from medialib.media.posters import make_posters
+
+            return make_posters(self.ff, src, recipe.params, workdir, at=task.poster_at)
+        from medialib.media.storyboard import make_storyboard
+
+        return make_storyboard(self.ff, src, recipe.params, workdir, on_progress=progress)
+
+    # catalogue writes, each its own short transaction
+
+    def _job(self, s: Session, task: Task, name: str) -> DerivativeJob:
+        recipe = self.recipes[name]
+        job = s.scalars(select(DerivativeJob).where(
+            DerivativeJob.sha256 == task.sha256, DerivativeJob.recipe == name,
+            DerivativeJob.recipe_hash == task.wanted[name],
+        )).one_or_none()  # fmt: skip
+        if job is None:
+            job = DerivativeJob(sha256=task.sha256, recipe=name, kind=recipe.kind, recipe_hash=task.wanted[name],
+                                status="pending", error="", attempts=0, data={}, worker="")  # fmt: skip
+            s.add(job)
+            s.flush()
+        return job
+
+    def _claim(self, task: Task, names: list[str]) -> None:
+        with self.lib.transaction() as s:
+            for name in names:
+                job = self._job(s, task, name)
+                job.status, job.worker, job.error = "running", f"{HOST}:{os.getpid()}", ""
+                job.attempts += 1
+                job.started_at, job.finished_at = utcnow(), None
+
+    def _fail(self, task: Task, name: str, error: str, seconds: float) -> None:
+        with self.lib.transaction() as s:
+            job = self._job(s, task, name)
+            job.status, job.error, job.worker = "failed", error, ""
+            job.finished_at, job.seconds = utcnow(), round(seconds, 3)
+
+    def _error_of(self, task: Task, name: str) -> str:
+        with self.lib.session() as s:
+            return s.scalar(select(DerivativeJob.error).where(
+                DerivativeJob.sha256 == task.sha256, DerivativeJob.recipe == name,
+                DerivativeJob.recipe_hash == task.wanted[name],
+            )) or ""  # fmt: skip
+
+    def _finish(self, task: Task, names: list[str], result: Result, seconds: float) -> None:
+        """Move the checked outputs into place, then record them and mark the jobs done."""
+        placed: dict[str, list[tuple[Any, str, str, int]]] = {name: [] for name in names}
+        for output in result.outputs:
+            name = names[0] if len(names) == 1 else output.name.rsplit(".", 1)[0]
+            key = f"derived/{task.sha256}/{name}-{task.wanted[name]}/{output.name}"
+            sha, size = sha256_file(output.path)
+            self.store.put_derived(output.path, key)
+            placed[name].append((output, key, sha, size))
+        stale: list[str] = []
+        with self.lib.transaction() as s:
+            for name in names:
+                job = self._job(s, task, name)
+                job.files.clear()
+                s.flush()
+                for output, key, sha, size in placed[name]:
+                    job.files.append(DerivativeFile(
+                        name=output.name, kind=output.kind, mime=output.mime, storage_key=key, sha256=sha,
+                        size=size, width=output.width, height=output.height, duration=output.duration,
+                    ))  # fmt: skip
+                job.status, job.error, job.worker, job.data = "done", "", "", result.data
+                job.finished_at, job.seconds = utcnow(), round(seconds, 3)
+                old = s.scalars(select(DerivativeJob).where(
+                    DerivativeJob.sha256 == task.sha256, DerivativeJob.recipe == name,
+                    DerivativeJob.recipe_hash != task.wanted[name],
+                )).all()  # fmt: skip
+                stale += [f"derived/{task.sha256}/{name}-{o.recipe_hash}" for o in old]
+                if old:
+                    s.execute(delete(DerivativeJob).where(DerivativeJob.id.in_([o.id for o in old])))
+        for folder in stale:
+            self.store.remove_tree(folder)
+
+
+def process(
+    lib: Any,
+    slugs: Sequence[str] = (),
+    *,
+    jobs: int = 0,
+    retry_failed: bool = False,
+    on_event: OnEvent | None = None,
+) -> Report:
+    """Build every missing derivative of the given films' cuts (all films if none).
+
+    ``jobs`` cuts are worked on at once (0: one per CPU core); each cut runs
+    one ffmpeg at a time, so never more than ``jobs`` ffmpeg processes run.
+    Raises ConfigError for bad recipes, NotFound for an unknown film; a
+    failing cut is recorded in the report and the others carry on.
+    """
+    recipes = recipes_mod.resolve(lib.config["recipes"])
+    with lib.session() as s:
+        tasks = plan(s, recipes, slugs, retry_failed)
+    lib.store.sweep_temporary()
+    runner = Runner(lib, recipes, on_event)
+    workers = jobs or lib.config["jobs"] or os.cpu_count() or 1
+    report = Report()
+    busy = [t for t in tasks if t.todo]
+    idle = [t for t in tasks if not t.todo]
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(busy) or 1))) as pool:
+        results = list(pool.map(runner.run, busy))
+    report.cuts = results + [runner.run(t) for t in idle]
+    report.cuts.sort(key=lambda c: c["cut"])
+    return report
