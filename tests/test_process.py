@@ -214,3 +214,18 @@ def test_sigkill_during_process_then_rerun_completes(cli, two_films, ff, tmp_pat
     on_disk = {k for k in derived_files(two_films) if k.startswith(film["cuts"][0]["sha256"])}
     assert on_disk == {d["storage_key"].removeprefix("derived/") for d in film["derivatives"]}
     assert not list((two_films / "assets" / "tmp").iterdir())
+
+
+def test_progress_bars_on_a_terminal_only(cli, two_films):
+    from test_ffmpeg_faults import _run_on_a_terminal
+
+    cfg = ["--config", str(two_films / "config.toml")]
+    code, screen = _run_on_a_terminal([*medialib_cmd(), *cfg, "process", "hope"])
+    assert code == 0, screen
+    assert "hope#1 proxy-360+proxy-720" in screen and "100%" in screen
+    with open(two_films / "config.toml", "a") as fh:
+        fh.write('[recipes.storyboard]\ninterval = 2.0\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIALIB_")}
+    piped = subprocess.run([*medialib_cmd(), *cfg, "process", "hope"], capture_output=True, text=True, env=env)
+    assert piped.returncode == 0 and piped.stderr == ""
+    assert "storyboard\tdone" in piped.stdout and "\x1b[" not in piped.stdout

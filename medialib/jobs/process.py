@@ -70,6 +70,7 @@ class Task:
     wanted: dict[str, str]  # recipe name -> hash wanted now
     todo: list[str]  # recipe names to build, in ORDER
     failed: list[str]  # recipe names that failed before and are not retried
+    busy: list[str] = field(default_factory=list)  # being built right now by another live process
     poster_at: float | None = None  # the film's poster time override, if any
 
 
@@ -147,16 +148,17 @@ def plan(session: Session, recipes: dict[str, Recipe], slugs: Sequence[str], ret
             continue
         poster_at = film.poster_at if cut is film.current_cut else None
         wanted = wanted_hashes(recipes, poster_at)
-        todo, failed = [], []
+        todo, failed, busy = [], [], []
         for name in sorted(wanted, key=lambda n: (ORDER.index(recipes[n].kind), n)):
             job = jobs.get((cut.sha256, name, wanted[name]))
             if job is None or job.status == "pending" or (job.status == "running" and not _alive(job.worker)):
                 todo.append(name)
+            elif job.status == "running":
+                busy.append(name)
             elif job.status == "failed":
                 (todo if retry_failed else failed).append(name)
-        tasks[cut.sha256] = Task(
-            f"{film.slug}#{cut.seq}", cut.sha256, cut.storage_key, cut.probe, wanted, todo, failed, poster_at
-        )
+        tasks[cut.sha256] = Task(f"{film.slug}#{cut.seq}", cut.sha256, cut.storage_key, cut.probe, wanted,
+                                 todo, failed, busy, poster_at)  # fmt: skip
     return list(tasks.values())
 
 
@@ -186,6 +188,8 @@ class Runner:
         }  # fmt: skip
         for name in task.failed:
             outcome[name].update(status="failed", error=self._error_of(task, name))
+        for name in task.busy:
+            outcome[name]["status"] = "running"  # by another process; not waited for
         if task.todo:
             self._run_todo(task, outcome)
         return {"cut": task.label, "sha256": task.sha256, "jobs": list(outcome.values())}

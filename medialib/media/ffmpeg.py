@@ -44,6 +44,24 @@ def file_url(path: str | os.PathLike[str]) -> str:
     return "file:" + os.path.abspath(os.fspath(path))
 
 
+def input_args(
+    path: str | os.PathLike[str],
+    formats: Sequence[str],
+    *,
+    ss: float | None = None,
+    before: Sequence[str] = (),
+) -> list[str]:
+    """The options and ``-i`` for one untrusted input, with the whitelists.
+
+    ``ss`` makes it an input seek (fast: from the keyframe before ``ss``);
+    ``before`` are further input options (e.g. ``-skip_frame nokey``).
+    """
+    args = [*before, "-protocol_whitelist", PROTOCOLS, "-format_whitelist", ",".join(formats)]
+    if ss is not None:
+        args += ["-ss", f"{ss:.3f}"]
+    return [*args, "-i", file_url(path)]
+
+
 def probe_args(ffprobe: str, path: str | os.PathLike[str], formats: Sequence[str]) -> list[str]:
     """argv for a JSON probe of the container and every stream of ``path``."""
     return [
