@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from medialib import config
+from medialib.media import qc, recipes
 from medialib.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +101,12 @@ def test_repository_config_documents_every_setting():
     text = (ROOT / "config.toml").read_text()
     assert text == config.render_template()
     for setting in config.SETTINGS:
-        assert setting.env_name in text
+        if setting.kind == "table":
+            assert f"[{setting.key}" in text  # tables are set in the file only
+        else:
+            assert setting.env_name in text
+    for key, help_text in qc.THRESHOLD_HELP.items():
+        assert f"\n{key} = " in text and help_text.split(":")[0] in text
     assert config.load(ROOT / "config.toml", env={}).values["user"] == ""
 
 
@@ -107,6 +114,42 @@ def test_template_round_trips(tmp_path):
     write(tmp_path / "config.toml", config.render_template())
     loaded = config.load(env={}, cwd=tmp_path)
     defaults = config.load(env={}, cwd=tmp_path / "nowhere")
-    assert {k: v for k, v in loaded.values.items() if k not in ("database", "assets", "captions")} == {
-        k: v for k, v in defaults.values.items() if k not in ("database", "assets", "captions")
+    skip = ("database", "assets", "captions", "recipes", "qc")
+    assert {k: v for k, v in loaded.values.items() if k not in skip} == {
+        k: v for k, v in defaults.values.items() if k not in skip
     }
+    # the tables written out at their defaults mean exactly the defaults
+    assert recipes.resolve(loaded["recipes"]) == recipes.resolve(defaults["recipes"])
+    assert qc.check_thresholds(loaded["qc"]) == qc.DEFAULT_THRESHOLDS
+
+
+def test_recipes_layered_over_defaults(tmp_path):
+    write(tmp_path / "config.toml", '[recipes.proxy-360]\ncrf = 28\n[recipes.poster]\nenabled = false\n'
+                                    '[recipes.proxy-1080]\nkind = "proxy"\nheight = 1080\n')  # fmt: skip
+    resolved = recipes.resolve(config.load(env={}, cwd=tmp_path)["recipes"])
+    assert resolved["proxy-360"].params["crf"] == 28 and resolved["proxy-360"].params["height"] == 360
+    assert "poster" not in resolved and resolved["proxy-1080"].params["height"] == 1080
+    default = recipes.resolve(None)
+    assert resolved["proxy-720"].hash("x") == default["proxy-720"].hash("x")
+    assert resolved["proxy-360"].hash("x") != default["proxy-360"].hash("x")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[recipes.thing]\nkind = "gif"\n', "recipes.thing.kind"),
+        ('[recipes.poster]\nformats = ["bmp"]\n', "recipes.poster.formats"),
+        ("[recipes.storyboard]\ninterval = 0\n", "recipes.storyboard.interval"),
+        ("[recipes.proxy-720]\ncolour = 1\n", "recipes.proxy-720.colour"),
+        ('[recipes.analysis2]\nkind = "analysis"\n', "only one recipe of kind 'analysis'"),
+        ("[qc]\nblack_start_max = \"long\"\n", "qc.black_start_max"),
+        ("[qc]\nnonsense = 1\n", "qc.nonsense"),
+        ("recipes = 3\n", "recipes: expected a table"),
+    ],
+)
+def test_bad_recipes_and_thresholds(tmp_path, text, message):
+    write(tmp_path / "config.toml", text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        cfg = config.load(env={}, cwd=tmp_path)
+        recipes.resolve(cfg["recipes"])
+        qc.check_thresholds(cfg["qc"])
