@@ -30,6 +30,7 @@ from typing import Any
 
 from medialib.errors import BadInput, ConfigError, ToolFailed
 from medialib.media.ffmpeg import FFmpeg, file_url, input_args
+from medialib.media.recipes import fill_defaults
 from medialib.media.types import Output, Result, SourceMedia
 
 DEFAULTS: dict[str, Any] = {
@@ -71,12 +72,7 @@ def check_recipe(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
 
     Raises ConfigError naming the key for an unknown key or a bad value.
     """
-    if not isinstance(params, Mapping):
-        raise ConfigError(f"recipes.{name}", "expected a table of settings")
-    unknown = sorted(set(params) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(f"recipes.{name}.{unknown[0]}", f"unknown setting (known: {', '.join(DEFAULTS)})")
-    recipe = {**DEFAULTS, **params}
+    recipe = fill_defaults(name, params, DEFAULTS)
 
     def key(k: str) -> str:
         return f"recipes.{name}.{k}"

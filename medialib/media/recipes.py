@@ -31,6 +31,16 @@ DEFAULT_RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
+def fill_defaults(name: str, params: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` over ``defaults``; ConfigError for a non-table or an unknown key."""
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"recipes.{name}", "expected a table of settings")
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise ConfigError(f"recipes.{name}.{unknown[0]}", f"unknown setting (known: {', '.join(defaults)})")
+    return {**defaults, **params}
+
+
 def _checker(kind: str) -> Callable[[str, Mapping[str, Any]], dict[str, Any]]:
     if kind == "analysis":
         from medialib.media.analysis import check_analysis_recipe
