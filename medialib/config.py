@@ -67,7 +67,7 @@ SETTINGS: tuple[Setting, ...] = (
         "database",
     ),
     Setting("assets", "assets", "Folder of originals, derivatives and private consent forms.", "path"),
-    Setting("captions", "captions", "Folder of reviewed caption files (<film-slug>/<lang>.vtt).", "path"),
+    Setting("captions.dir", "captions", "Folder of reviewed caption files (<film-slug>/<lang>.vtt).", "path"),
     Setting(
         "user",
         "",
@@ -93,6 +93,28 @@ SETTINGS: tuple[Setting, ...] = (
         "How many cuts `medialib process` works on at once (never more ffmpeg processes than this). "
         "0 means the number of CPU cores.",
         "int",
+    ),
+    Setting(
+        "consent.scopes",
+        ["filming", "online", "social", "broadcast", "screenings", "education"],
+        "The uses a consent form can agree to (the vocabulary of --scope).",
+        "list",
+    ),
+    Setting("consent.publish_scope", "online", "The scope every identifiable person must have agreed to for publishing.", "str"),
+    Setting(
+        "consent.minor_age",
+        16,
+        "A person younger than this when signing needs a guardian to sign too. 16 follows UK practice for "
+        "online publication; in Scotland capacity is presumed from 12 (Age of Legal Capacity (Scotland) Act "
+        "1991), so a Scottish programme may lower it on legal advice.",
+        "int",
+    ),
+    Setting("consent.max_form_mb", 50, "Largest signed consent form accepted, in MB.", "int"),
+    Setting(
+        "captions.required_languages",
+        ["en"],
+        "Caption languages every published film must have approved (BCP 47). An empty list requires none.",
+        "list",
     ),
     Setting(
         "recipes",
@@ -128,7 +150,7 @@ class Config:
 
     @property
     def captions_dir(self) -> Path:
-        return Path(self.values["captions"])
+        return Path(self.values["captions.dir"])
 
     @property
     def user(self) -> str:

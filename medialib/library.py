@@ -20,13 +20,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from medialib import config as config_mod
 from medialib.catalog import audit, db, queries, validate, views
 from medialib.catalog.films import FilmChanges, add_film, edit_film, get_film
-from medialib.errors import AlreadyExists, BadInput
+from medialib.errors import AlreadyExists, BadInput, NotFound
 from medialib.ingest import stages
 from medialib.ingest.fixity import FixityReport, verify_originals
 from medialib.media.ffmpeg import FFmpeg
@@ -183,8 +183,20 @@ class Library:
         return self.film(slug)["cuts"]
 
     def audit(self, subject_prefix: str = "") -> list[dict[str, Any]]:
+        """Audit events whose subject starts with ``subject_prefix``, oldest first."""
         with self.session() as s:
             return [views.audit_view(e) for e in s.scalars(queries.audit_for(subject_prefix))]
+
+    def film_audit(self, slug: str) -> list[dict[str, Any]]:
+        """A film's audit trail: its own events, its cuts', and consent events about people in it."""
+        with self.session() as s:
+            get_film(s, slug)
+            events = []
+            for event in s.scalars(queries.audit_for("")):
+                if (event.subject == f"film:{slug}" or event.subject.startswith(f"cut:{slug}#")
+                        or slug in (event.details or {}).get("films", [])):  # fmt: skip
+                    events.append(views.audit_view(event))
+            return events
 
     # --- cuts ----------------------------------------------------------------
 
@@ -251,6 +263,126 @@ class Library:
         with self.session() as s:
             film = get_film(s, slug)
             return derived.qc_report(s, self, film)
+
+    # --- people, consent, review ------------------------------------------
+
+    def consent_policy(self) -> Any:
+        from medialib.consent.records import ConsentPolicy
+
+        return ConsentPolicy(
+            scopes=tuple(self.config["consent.scopes"]),
+            minor_age=self.config["consent.minor_age"],
+            max_form_bytes=self.config["consent.max_form_mb"] * 1_000_000,
+        )
+
+    def add_person(self, name: str, *, born: str | None = None, contact: str | None = None) -> dict[str, Any]:
+        from medialib.consent import records
+
+        born_on = records.parse_date(born, "--born") if born else None
+        with self.transaction() as s:
+            return views.person_view(records.add_person(s, self.actor, name, born_on, contact))
+
+    def people(self) -> list[dict[str, Any]]:
+        from medialib.catalog.models import Person
+
+        with self.session() as s:
+            return [views.person_view(p) for p in s.scalars(select(Person).order_by(Person.id))]
+
+    def person(self, person_id: int) -> dict[str, Any]:
+        from medialib.consent import records
+
+        with self.session() as s:
+            person = records.get_person(s, person_id)
+            data = views.person_view(person)
+            data["consents"] = [views.consent_view(c) for c in person.consents]
+            data["films"] = records.films_of(s, person_id)
+            return data
+
+    def add_consent(self, person_id: int, *, scopes: Sequence[str], signed: str, form: str | os.PathLike[str],
+                    expires: str | None = None, **options: Any) -> dict[str, Any]:  # fmt: skip
+        """Record a consent (options: guardian, method, verified_by, wording_version,
+        collected_by, notes, supersedes). Pending until verified."""
+        from medialib.consent import records
+
+        signed_on = records.parse_date(signed, "--signed")
+        expires_on = records.parse_date(expires, "--expires") if expires else None
+        with self.transaction() as s:
+            consent = records.add_consent(s, self.actor, self.store, self.consent_policy(), person_id=person_id,
+                                          scopes=scopes, signed_on=signed_on, expires_on=expires_on, form=form,
+                                          **options)  # fmt: skip
+            return views.consent_view(consent)
+
+    def verify_consent(self, consent_id: int, by: str) -> dict[str, Any]:
+        from medialib.consent import records
+
+        with self.transaction() as s:
+            return views.consent_view(records.verify_consent(s, self.actor, consent_id, by))
+
+    def withdraw_consent(self, consent_id: int, reason: str = "") -> tuple[dict[str, Any], bool]:
+        """Withdraw; returns (consent, already_withdrawn)."""
+        from medialib.consent import records
+
+        with self.transaction() as s:
+            consent, already = records.withdraw_consent(s, self.actor, consent_id, reason)
+            data = views.consent_view(consent)
+            data["films"] = records.films_of(s, consent.person_id)
+            return data, already
+
+    def consent_form(self, consent_id: int) -> tuple[Path, str]:
+        """The stored form of a consent (path, mime) — for staff only."""
+        from medialib.consent import records
+
+        with self.session() as s:
+            consent = records.get_consent(s, consent_id)
+            if consent.form_key is None:
+                raise NotFound(f"consent {consent_id} has no form on file (the person was erased)")
+            return self.store.path(consent.form_key), consent.form_mime
+
+    def consent_report(self, within_days: int = 30, at: datetime | None = None) -> list[dict[str, Any]]:
+        from medialib.consent import records
+
+        with self.session() as s:
+            return records.expiring(s, at or db.utcnow(), within_days)
+
+    def add_appearance(self, slug: str, person_id: int, *, identifiable: bool = True,
+                       ranges: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
+        from medialib.consent import records
+
+        with self.transaction() as s:
+            return views.appearance_view(records.add_appearance(s, self.actor, slug, person_id, identifiable, ranges))
+
+    def erase_person(self, person_id: int) -> dict[str, Any]:
+        """Erase a person's personal data (see consent.records.erase_person)."""
+        from medialib.consent import records
+
+        with self.transaction() as s:
+            person, forms = records.erase_person(s, self.actor, person_id)
+            data = views.person_view(person)
+            data["films"] = records.films_of(s, person_id)
+        for key in forms:
+            self.store.remove(key)
+        data["forms_removed"] = len(forms)
+        return data
+
+    def review(self, slug: str | None = None, at: datetime | None = None) -> Any:
+        """The gates of one film (a dict), or of every film (a list)."""
+        from medialib.consent import review
+
+        at = at or db.utcnow()
+        with self.session() as s:
+            if slug is not None:
+                return review.review(s, self, get_film(s, slug), at)
+            return [review.review(s, self, f, at) for f in s.scalars(queries.films())]
+
+    def approve(self, slug: str, by: str, at: datetime | None = None) -> dict[str, Any]:
+        """Approve the current cut; CheckFailed listing the unmet gates if not allowed."""
+        from medialib.consent import review
+
+        with self.transaction() as s:
+            film = get_film(s, slug, for_update=True)
+            approval = review.approve(s, self, self.actor, film, by, at or db.utcnow())
+            return {"film": slug, "cut": film.current_cut.seq, "sha256": approval.cut_sha256, "by": approval.by,
+                    "at": views.iso(approval.at)}  # fmt: skip
 
     # --- fixity -----------------------------------------------------------
 

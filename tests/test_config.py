@@ -114,7 +114,7 @@ def test_template_round_trips(tmp_path):
     write(tmp_path / "config.toml", config.render_template())
     loaded = config.load(env={}, cwd=tmp_path)
     defaults = config.load(env={}, cwd=tmp_path / "nowhere")
-    skip = ("database", "assets", "captions", "recipes", "qc")
+    skip = ("database", "assets", "captions.dir", "recipes", "qc")
     assert {k: v for k, v in loaded.values.items() if k not in skip} == {
         k: v for k, v in defaults.values.items() if k not in skip
     }

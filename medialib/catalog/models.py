@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
@@ -163,3 +163,98 @@ class DerivativeFile(Base):
 
     def __repr__(self) -> str:
         return f"<DerivativeFile {self.storage_key}>"
+
+
+class Person(Base):
+    """Someone who appears in a film. Personal data is kept to what consent needs;
+    erasure replaces the name with a tombstone and removes the rest."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    born: Mapped[date | None]
+    contact: Mapped[str | None] = mapped_column(Text)
+    erased_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    consents: Mapped[list[Consent]] = relationship(
+        back_populates="person", lazy="selectin", order_by="Consent.id", cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Person {self.id}>"
+
+
+class Consent(Base):
+    """A signed consent form: what it allows, from when to when, and its state.
+
+    Expiry is not stored as a state: it is judged at the time of each check."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    scopes: Mapped[list[str]]
+    signed_on: Mapped[date]
+    expires_on: Mapped[date | None]
+    signed_by: Mapped[str] = mapped_column(String(10))  # self | guardian
+    guardian: Mapped[str | None] = mapped_column(String(300))
+    method: Mapped[str] = mapped_column(String(20))  # paper | e-sign | verbal
+    wording_version: Mapped[str] = mapped_column(String(60), default="")
+    collected_by: Mapped[str] = mapped_column(String(200), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    form_key: Mapped[str | None] = mapped_column(String(200))  # private/consent/<sha>.<ext>; None once erased
+    form_sha256: Mapped[str] = mapped_column(String(64))
+    form_mime: Mapped[str] = mapped_column(String(40))
+    form_size: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|verified|withdrawn|superseded
+    verified_by: Mapped[str | None] = mapped_column(String(200))
+    verified_at: Mapped[datetime | None]
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_by: Mapped[str | None] = mapped_column(String(200))
+    withdraw_reason: Mapped[str] = mapped_column(Text, default="")
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("consents.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    person: Mapped[Person] = relationship(back_populates="consents", lazy="joined")
+
+    def __repr__(self) -> str:
+        return f"<Consent {self.id} person {self.person_id} {self.status}>"
+
+
+class Appearance(Base):
+    """A person in a film; a non-identifiable appearance needs no consent."""
+
+    __tablename__ = "appearances"
+    __table_args__ = (UniqueConstraint("film_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    film_id: Mapped[int] = mapped_column(ForeignKey("films.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    identifiable: Mapped[bool] = mapped_column(default=True)
+    ranges: Mapped[list[str]] = mapped_column(default=list)  # "00:01:00-00:01:30", …
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    person: Mapped[Person] = relationship(lazy="joined")
+
+    def __repr__(self) -> str:
+        return f"<Appearance film {self.film_id} person {self.person_id}>"
+
+
+class Approval(Base):
+    """A staff approval of one cut. Never edited: it is void when the film's
+    current cut or its consent state differs from the snapshot it recorded."""
+
+    __tablename__ = "approvals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    film_id: Mapped[int] = mapped_column(ForeignKey("films.id", ondelete="CASCADE"), index=True)
+    cut_sha256: Mapped[str] = mapped_column(String(64))
+    by: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)  # consent and caption state approved
+
+    def __repr__(self) -> str:
+        return f"<Approval film {self.film_id} cut {self.cut_sha256[:12]}>"

@@ -89,3 +89,30 @@ def audit_view(event: AuditEvent) -> dict[str, Any]:
         "subject": event.subject,
         "details": event.details,
     }
+
+
+def person_view(person: Any) -> dict[str, Any]:
+    return {
+        "id": person.id,
+        "name": person.name,
+        "born": person.born.isoformat() if person.born else None,
+        "contact": person.contact,
+        "erased": person.erased_at is not None,
+        "created_at": iso(person.created_at),
+    }
+
+
+def consent_view(c: Any) -> dict[str, Any]:
+    return {
+        "id": c.id, "person": c.person_id, "status": c.status, "scopes": c.scopes,
+        "signed": c.signed_on.isoformat(), "expires": c.expires_on.isoformat() if c.expires_on else None,
+        "signed_by": c.signed_by, "guardian": c.guardian, "method": c.method, "wording_version": c.wording_version,
+        "collected_by": c.collected_by, "notes": c.notes, "form": {"mime": c.form_mime, "size": c.form_size,
+        "sha256": c.form_sha256, "on_file": c.form_key is not None}, "verified_by": c.verified_by,
+        "verified_at": iso(c.verified_at), "withdrawn_at": iso(c.withdrawn_at), "withdraw_reason": c.withdraw_reason,
+        "supersedes": c.supersedes_id,
+    }  # fmt: skip
+
+
+def appearance_view(a: Any) -> dict[str, Any]:
+    return {"film_id": a.film_id, "person": a.person_id, "identifiable": a.identifiable, "ranges": a.ranges}

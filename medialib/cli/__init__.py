@@ -53,10 +53,12 @@ def cli(ctx: click.Context, config_path: str | None, user: str | None, verbose: 
 
 
 def _register() -> None:
-    from medialib.cli import cut, db, demo, film, init, log, process, qc, verify
+    from medialib.cli import appearance, consent, cut, db, demo, film, init, log, person, process, qc, review, verify
 
-    for module in (init, film, cut, process, qc, verify, log, db, demo):
+    for module in (init, film, cut, process, qc, person, consent, appearance, verify, log, db, demo):
         cli.add_command(module.command)
+    cli.add_command(review.review)
+    cli.add_command(review.approve)
 
 
 _register()

@@ -14,9 +14,13 @@ from medialib.cli.common import App, emit_json, json_option, pass_app, table
 @json_option
 @pass_app
 def command(app: App, subject: str, as_json: bool) -> None:
-    """Show the audit log, oldest first, optionally only for subjects
-    starting with SUBJECT (e.g. film:hope-street or cut:hope-street)."""
-    events = app.library.audit(subject)
+    """Show the audit log, oldest first. With a film SLUG: that film's trail
+    (its edits, cuts, approvals and the consent changes of people in it);
+    with a prefix such as consent:12 or person: only those subjects."""
+    if subject and ":" not in subject:
+        events = app.library.film_audit(subject)
+    else:
+        events = app.library.audit(subject)
     if as_json:
         emit_json(events)
         return

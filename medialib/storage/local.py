@@ -24,6 +24,7 @@ Progress = Callable[[int], None]
 
 _KEY_RE = re.compile(
     r"^(?:[a-z]+(?:/[0-9a-f]{2}){2}/[0-9a-f]{64}\.[a-z0-9]{1,5}"  # originals/ab/cd/<sha>.<ext>
+    r"|private/consent/[0-9a-f]{64}\.(?:pdf|jpg|png)"  # signed consent forms
     r"|derived/[0-9a-f]{64}/[A-Za-z0-9][A-Za-z0-9_-]{0,59}-[0-9a-f]{12}(?:/[a-z0-9][a-z0-9._-]{0,99})?)$"
 )
 _TMP_RE = re.compile(r"^(\d+)-[0-9a-f]{16}\.(?:part|d)$")
@@ -226,8 +227,12 @@ class LocalStore:
         *,
         on_progress: Progress | None = None,
         expect: os.stat_result | None = None,
+        mode: int = 0o444,
+        flat: bool = False,
     ) -> Stored:
-        """Copy ``source`` into the store under its content hash.
+        """Copy ``source`` into the store under its content hash, as
+        ``prefix/ab/cd/<sha>.<ext>`` (or ``prefix/<sha>.<ext>`` if ``flat``),
+        with permissions ``mode`` (read-only by default: never modified).
 
         ``expect``: the source's stat when it was probed; if the file has
         changed since, BadInput is raised and nothing is stored.
@@ -243,7 +248,7 @@ class LocalStore:
             before = os.fstat(src)
             if expect is not None and _changed(expect, before):
                 raise BadInput(f"reading {source}: the file changed while it was being added")
-            dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 sha, size = hash_copy(src, dst, self.chunk_size, on_progress)
                 os.fsync(dst)
@@ -254,14 +259,14 @@ class LocalStore:
                 raise BadInput(f"reading {source}: the file changed while it was being added")
             if written != size:
                 raise IntegrityError(f"storing {source}: wrote {written} bytes of {size}")
-            key = content_key(prefix, sha, ext)
+            key = f"{prefix}/{sha}.{ext}" if flat else content_key(prefix, sha, ext)
             final = self.root / key
             if final.exists():
                 if final.stat().st_size != size:
                     raise IntegrityError(f"{final}: stored file has the wrong size; run `medialib verify`")
                 return Stored(key, sha, size, created=False)
             _make_dirs(final.parent)
-            os.chmod(tmp, 0o444)  # originals are never modified
+            os.chmod(tmp, mode)
             os.replace(tmp, final)
             _fsync_dir(final.parent)
             return Stored(key, sha, size, created=True)
@@ -272,6 +277,16 @@ class LocalStore:
     def hash_file(self, key: str, on_progress: Progress | None = None) -> tuple[str, int]:
         """Re-read a stored file and return (sha256, size)."""
         return _hash_path(self.path(key), self.chunk_size, on_progress)
+
+    def put_private(self, source: Path, prefix: str, ext: str) -> Stored:
+        """Store a private file (a consent form) as ``<prefix>/<sha256>.<ext>``,
+        readable by the owner only (0600, in a 0700 folder)."""
+        folder = self.root / prefix
+        _make_dirs(folder)
+        for part in (self.root / "private", folder):
+            os.chmod(part, 0o700)
+        return self.put_file(source, prefix, ext, mode=0o600, flat=True)
+
 
     def put_derived(self, path: Path, key: str) -> Path:
         """Move a finished derivative file into place under ``key`` (atomic rename)."""
