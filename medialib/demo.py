@@ -37,6 +37,36 @@ FILMS = [
 ]
 
 
+# A minimal one-page PDF standing in for a scanned consent form.
+SAMPLE_FORM = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+    b"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n"
+    b"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >> endobj\n"
+    b"trailer << /Root 1 0 R >>\n%%EOF\n"
+)
+
+PEOPLE = [  # (film slug, name, born, scopes)
+    ("hope-street", "Ailsa Grant", "1979-04-02", ["filming", "online", "social"]),
+    ("the-allotment", "Sam Okafor", "1988-09-14", ["filming", "screenings"]),  # no 'online': review says so
+]
+
+
+def consent_demo(lib: Library, samples_dir: Path, say: Callable[[str], None]) -> None:
+    """One person per film, with a verified consent, once."""
+    form = samples_dir / "sample-consent-form.pdf"
+    if not form.exists():
+        form.write_bytes(SAMPLE_FORM)
+    known = {p["name"] for p in lib.people()}
+    for slug, name, born, scopes in PEOPLE:
+        if name in known:
+            continue
+        person = lib.add_person(name, born=born)
+        consent = lib.add_consent(person["id"], scopes=scopes, signed="2026-10-01", form=form,
+                                  verified_by="Demo Staff", collected_by="Demo Co-op")  # fmt: skip
+        lib.add_appearance(slug, person["id"])
+        say(f"recorded {name} in {slug} with consent {consent['id']} ({', '.join(scopes)})")
+
+
 def run(lib: Library, samples_dir: Path, say: Callable[[str], None] = print) -> list[dict]:
     """Make the sample films (if not made yet), register and ingest them."""
     samples_dir.mkdir(parents=True, exist_ok=True)
@@ -55,4 +85,5 @@ def run(lib: Library, samples_dir: Path, say: Callable[[str], None] = print) -> 
         result = lib.add_cut(spec["slug"], clip, label="final")
         verb = "already had" if result.duplicate else "added"
         say(f"{verb} cut {result.cut['seq']} of {spec['slug']} (sha256 {result.cut['sha256'][:16]}…)")
+    consent_demo(lib, samples_dir, say)
     return lib.films()

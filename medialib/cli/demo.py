@@ -17,8 +17,9 @@ from medialib.cli.common import App, pass_app, table
 def command(app: App, samples_dir: str | None) -> None:
     """Make two short sample films with ffmpeg (test patterns, spoken audio
     from espeak-ng if installed), register them, ingest them as cuts, show
-    the catalogue, verify the originals, build their derivatives and show
-    their QC. Safe to run again: nothing is added or built twice."""
+    the catalogue, verify the originals, build their derivatives, show their
+    QC, record a consenting person in each and review the publication gates.
+    Safe to run again: nothing is added or built twice."""
     lib = app.library
     target = Path(samples_dir) if samples_dir else lib.config.root / "samples"
     films = demo.run(lib, target, say=click.echo)
@@ -39,3 +40,9 @@ def command(app: App, samples_dir: str | None) -> None:
         for d in lib.derivatives(film["slug"]):
             if d["kind"] in ("proxy", "storyboard-vtt") or d["name"] == "poster-640.jpg":
                 click.echo(f"  {d['name']:<18} {d['path']}")
+    click.echo("\nreview (the publication gates, now):")
+    for item in lib.review():
+        state = "publishable" if item["publishable"] else "not publishable"
+        click.echo(f"{item['slug']}: {state}")
+        for gate in item["gates"]:
+            click.echo(f"  {'pass' if gate['ok'] else 'FAIL'}  {gate['gate']:<12} {'; '.join(gate['reasons'])}")

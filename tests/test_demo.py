@@ -1,0 +1,26 @@
+"""The README's main job: `medialib demo`, twice, on a new library."""
+
+from __future__ import annotations
+
+
+def test_demo_runs_and_is_safe_to_run_twice(bare_cli, tmp_path):
+    lib = tmp_path / "lib"
+    assert bare_cli("init", str(lib)).code == 0
+    cfg = ["--config", str(lib / "config.toml")]
+    first = bare_cli(*cfg, "demo")
+    assert first.code == 0, first.err
+    assert "10 built, 0 unchanged, 0 failed" in first.out
+    assert "Sam Okafor: consent 2 does not cover 'online'" in first.out
+    films = bare_cli(*cfg, "film", "list", "--json").json()
+    assert [f["slug"] for f in films] == ["hope-street", "the-allotment"]
+    events = bare_cli(*cfg, "audit", "--json").json()
+
+    second = bare_cli(*cfg, "demo")
+    assert second.code == 0, second.err
+    assert "0 built, 10 unchanged, 0 failed" in second.out and "already registered" in second.out
+    assert bare_cli(*cfg, "audit", "--json").json() == events, "the second run changed nothing"
+    assert bare_cli(*cfg, "verify").code == 0
+    review = bare_cli(*cfg, "review", "hope-street", "--json").json()
+    assert {g["gate"]: g["ok"] for g in review["gates"]} == {
+        "derivatives": True, "qc": True, "captions": False, "consent": True, "approval": False, "embargo": True,
+    }
