@@ -384,6 +384,98 @@ class Library:
             return {"film": slug, "cut": film.current_cut.seq, "sha256": approval.cut_sha256, "by": approval.by,
                     "at": views.iso(approval.at)}  # fmt: skip
 
+    # --- captions -----------------------------------------------------------
+
+    def import_captions(self, slug: str, path: str | os.PathLike[str], *, language: str,
+                        kind: str = "captions") -> dict[str, Any]:  # fmt: skip
+        """Import an SRT, SBV or WebVTT file as the film's track in ``language``."""
+        from medialib.captions import tracks
+
+        with self.transaction() as s:
+            track, loaded = tracks.import_track(s, self, self.actor, slug, path, language, kind)
+            data = views.caption_view(track)
+            data.update(cues=len(loaded.parsed.cues), warnings=sum(p.level == "warning" for p in loaded.parsed.problems))
+            return data
+
+    def captions(self, slug: str) -> list[dict[str, Any]]:
+        """The film's caption tracks, each with whether its approval holds now."""
+        from medialib.captions import tracks
+
+        with self.session() as s:
+            film = get_film(s, slug)
+            cut = film.current_cut
+            out = []
+            for track in tracks.tracks_of(s, film):
+                state = tracks.track_state(self, track, cut.sha256 if cut else None)
+                out.append({**views.caption_view(track), "approved": state.approved, "state": state.reason})
+            return out
+
+    def check_captions(self, slug: str, language: str, kind: str = "captions") -> dict[str, Any]:
+        from medialib.captions import tracks
+
+        with self.session() as s:
+            return tracks.check_track(s, self, slug, language, kind)
+
+    def approve_captions(self, slug: str, language: str, by: str, kind: str = "captions") -> dict[str, Any]:
+        from medialib.captions import tracks
+
+        with self.transaction() as s:
+            return views.caption_view(tracks.approve_track(s, self, self.actor, slug, language, by, kind))
+
+    def draft_captions(self, slug: str, language: str = "en",
+                       on_progress: Callable[[float], None] | None = None) -> dict[str, Any]:  # fmt: skip
+        """Draft captions for the current cut by offline speech recognition."""
+        from medialib.captions import draft, tracks, webvtt
+
+        language = validate.language(language)
+        with self.session() as s:
+            film = get_film(s, slug)
+            cut = film.current_cut
+            if cut is None:
+                raise BadInput(f"film {slug!r} has no cut to draft captions from")
+            existing = [t for t in tracks.tracks_of(s, film) if t.language == language and t.kind == "captions"]
+            if existing and existing[0].origin == "human":
+                raise BadInput(f"film {slug!r} already has human captions in {language!r}: a draft never replaces them")
+            source = self.store.root / cut.storage_key
+        cues = draft.draft(self.ffmpeg, source, self.ffmpeg.formats, model_setting=self.config["captions.asr_model"],
+                           language=language.split("-")[0], threads=self.config["captions.asr_threads"],
+                           on_progress=on_progress)  # fmt: skip
+        vtt = webvtt.serialize([c if isinstance(c, webvtt.Cue) else
+                                webvtt.Cue(id="", start=c[0], end=c[1], text=c[2], settings={}, line=0)
+                                for c in cues], header="")  # fmt: skip
+        with self.transaction() as s:
+            track = tracks.record_draft(s, self, self.actor, get_film(s, slug), language, vtt)
+            return {**views.caption_view(track), "cues": len(cues)}
+
+    def export_captions(self, slug: str, language: str, fmt: str = "vtt", kind: str = "captions") -> str:
+        """The track's text as WebVTT or SRT."""
+        from medialib.captions import tracks, webvtt
+
+        with self.session() as s:
+            film = get_film(s, slug)
+            track = tracks.get_track(s, film, validate.language(language), tracks.check_kind(kind))
+            data = (self.config.captions_dir / track.path).read_bytes()
+        if fmt == "vtt":
+            return data.decode("utf-8")
+        parsed = webvtt.parse_bytes(data)
+        return tracks.to_srt(parsed.cues)
+
+    def export_captions_hls(self, slug: str, language: str, output: str | os.PathLike[str],
+                            kind: str = "captions", seconds: int = 10) -> list[Path]:  # fmt: skip
+        """HLS-segmented WebVTT (webvtt-py's segmenter) of the track, for HLS proxies."""
+        import tempfile
+
+        import webvtt as webvtt_py
+
+        text = self.export_captions(slug, language, "vtt", kind)
+        out = Path(output)
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            source = Path(tmp) / "captions.vtt"
+            source.write_text(text, encoding="utf-8")
+            webvtt_py.segment(str(source), str(out), seconds=seconds)
+        return sorted(out.iterdir())
+
     # --- fixity -----------------------------------------------------------
 
     def verify(self, on_start: Callable[[int], None] | None = None, on_progress: Progress | None = None) -> FixityReport:

@@ -258,3 +258,35 @@ class Approval(Base):
 
     def __repr__(self) -> str:
         return f"<Approval film {self.film_id} cut {self.cut_sha256[:12]}>"
+
+
+class CaptionTrack(Base):
+    """A caption file of a film in one language: where it came from, and its approval.
+
+    The text itself lives in captions/<slug>/<lang>.vtt, a plain file staff may
+    edit; its sha256 is compared with the recorded ones to notice edits."""
+
+    __tablename__ = "caption_tracks"
+    __table_args__ = (UniqueConstraint("film_id", "language", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    film_id: Mapped[int] = mapped_column(ForeignKey("films.id", ondelete="CASCADE"), index=True)
+    language: Mapped[str] = mapped_column(String(35))
+    kind: Mapped[str] = mapped_column(String(20), default="captions")  # captions|subtitles|descriptions|chapters
+    path: Mapped[str] = mapped_column(String(300))  # relative to the captions folder
+    source_format: Mapped[str] = mapped_column(String(10))  # vtt|srt|sbv|asr
+    encoding: Mapped[str] = mapped_column(String(30), default="utf-8")
+    origin: Mapped[str] = mapped_column(String(10))  # human|machine
+    sha256: Mapped[str] = mapped_column(String(64))  # of the file as medialib last wrote it
+    draft_sha256: Mapped[str | None] = mapped_column(String(64))  # a machine draft as generated
+    cut_sha256: Mapped[str | None] = mapped_column(String(64))  # the cut it was timed against
+    status: Mapped[str] = mapped_column(String(10), default="draft")  # draft|approved
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_at: Mapped[datetime | None]
+    approved_sha256: Mapped[str | None] = mapped_column(String(64))
+    approved_cut_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<CaptionTrack film {self.film_id} {self.language} {self.kind} {self.status}>"

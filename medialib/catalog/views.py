@@ -116,3 +116,12 @@ def consent_view(c: Any) -> dict[str, Any]:
 
 def appearance_view(a: Any) -> dict[str, Any]:
     return {"film_id": a.film_id, "person": a.person_id, "identifiable": a.identifiable, "ranges": a.ranges}
+
+
+def caption_view(t: Any) -> dict[str, Any]:
+    return {
+        "language": t.language, "kind": t.kind, "path": f"captions/{t.path}", "origin": t.origin,
+        "source_format": t.source_format, "encoding": t.encoding, "sha256": t.sha256, "cut_sha256": t.cut_sha256,
+        "status": t.status, "approved_by": t.approved_by, "approved_at": iso(t.approved_at),
+        "approved_sha256": t.approved_sha256, "approved_cut_sha256": t.approved_cut_sha256,
+    }  # fmt: skip

@@ -12,6 +12,7 @@ from medialib.catalog import audit, gates, validate
 from medialib.catalog.db import utcnow
 from medialib.catalog.gates import (AppearanceFacts, ApprovalFacts, Check, ConsentFacts, FilmFacts, PersonFacts,
                                     Policy)  # fmt: skip
+from medialib.captions.tracks import gate as caption_tracks_gate
 from medialib.catalog.models import Appearance, Approval, Film
 from medialib.errors import CheckFailed
 
@@ -52,16 +53,6 @@ def _derivatives_check(session: Session, lib: Any, film: Film) -> tuple[Check, C
     return deriv, Check(not errors, tuple(errors) or ("no error-level finding",))
 
 
-def _captions_check(lib: Any) -> Check:
-    languages = lib.config["captions.required_languages"]
-    if not languages:
-        return Check(True, ("no caption language is required (setting captions.required_languages)",))
-    return Check(False, (
-        f"required caption languages {', '.join(languages)}: caption checking and approval are not available "
-        "in this version of medialib, so this gate cannot pass",
-    ))  # fmt: skip
-
-
 def film_facts(session: Session, lib: Any, film: Film) -> FilmFacts:
     derivatives, qc = _derivatives_check(session, lib, film)
     appearances = []
@@ -77,10 +68,11 @@ def film_facts(session: Session, lib: Any, film: Film) -> FilmFacts:
                              .order_by(Approval.id.desc()).limit(1)).one_or_none()  # fmt: skip
     approval = ApprovalFacts(latest.id, latest.cut_sha256, latest.by, latest.at, latest.snapshot) if latest else None
     cut = film.current_cut
+    captions, caption_tracks = caption_tracks_gate(session, lib, film)
     return FilmFacts(
         slug=film.slug, cut_sha256=cut.sha256 if cut else None, publish_at=film.publish_at,
-        derivatives=derivatives, qc=qc, captions=_captions_check(lib), appearances=tuple(appearances),
-        approval=approval,
+        derivatives=derivatives, qc=qc, captions=captions, appearances=tuple(appearances),
+        approval=approval, caption_tracks=caption_tracks,
     )  # fmt: skip
 
 
