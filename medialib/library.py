@@ -423,7 +423,7 @@ class Library:
             return views.caption_view(tracks.approve_track(s, self, self.actor, slug, language, by, kind))
 
     def draft_captions(self, slug: str, language: str = "en",
-                       on_progress: Callable[[float], None] | None = None) -> dict[str, Any]:  # fmt: skip
+                       on_progress: Callable[[float, float | None], None] | None = None) -> dict[str, Any]:  # fmt: skip
         """Draft captions for the current cut by offline speech recognition."""
         from medialib.captions import draft, tracks, webvtt
 
@@ -439,10 +439,8 @@ class Library:
             source = self.store.root / cut.storage_key
         cues = draft.draft(self.ffmpeg, source, self.ffmpeg.formats, model_setting=self.config["captions.asr_model"],
                            language=language.split("-")[0], threads=self.config["captions.asr_threads"],
-                           on_progress=on_progress)  # fmt: skip
-        vtt = webvtt.serialize([c if isinstance(c, webvtt.Cue) else
-                                webvtt.Cue(id="", start=c[0], end=c[1], text=c[2], settings={}, line=0)
-                                for c in cues], header="")  # fmt: skip
+                           on_progress=on_progress, shape=draft.shape_options(self.config))  # fmt: skip
+        vtt = webvtt.serialize(cues)
         with self.transaction() as s:
             track = tracks.record_draft(s, self, self.actor, get_film(s, slug), language, vtt)
             return {**views.caption_view(track), "cues": len(cues)}
