@@ -355,13 +355,19 @@ class Library:
         """Erase a person's personal data (see consent.records.erase_person)."""
         from medialib.consent import records
 
+        from medialib.catalog.models import Consent
+
         with self.transaction() as s:
             person, forms = records.erase_person(s, self.actor, person_id)
             data = views.person_view(person)
             data["films"] = records.films_of(s, person_id)
-        for key in forms:
+            s.flush()
+            # a form with the same bytes may also be another person's (a group release): keep it then
+            shared = set(s.scalars(select(Consent.form_key).where(Consent.form_key.in_(forms))))
+        removed = [key for key in set(forms) if key not in shared]
+        for key in removed:
             self.store.remove(key)
-        data["forms_removed"] = len(forms)
+        data["forms_removed"] = len(removed)
         return data
 
     def review(self, slug: str | None = None, at: datetime | None = None) -> Any:

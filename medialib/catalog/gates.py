@@ -23,7 +23,7 @@ fails: nothing passes by default.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 GATES = ("derivatives", "qc", "captions", "consent", "approval", "embargo")
@@ -111,7 +111,7 @@ def age_on(born: date, day: date) -> int:
 
 def consent_problem(person: PersonFacts, consent: ConsentFacts, at: datetime, policy: Policy) -> str | None:
     """Why ``consent`` does not let ``person``'s appearance be published at ``at``; None if it does."""
-    today = at.date()
+    today = at.astimezone(timezone.utc).date()
     if consent.status == "pending":
         return f"consent {consent.id} is waiting for verification"
     if consent.status == "withdrawn":
@@ -213,13 +213,16 @@ def approval_gate(film: FilmFacts) -> GateResult:
             f"{(film.cut_sha256 or 'none')[:12]}: a new cut voids it",
         ))  # fmt: skip
     approved = approval.snapshot.get("consent")
-    if approved is not None and approved != consent_snapshot(film):
+    if approved is None or "captions" not in approval.snapshot:
+        return GateResult("approval", False, (
+            f"the approval by {approval.by} recorded no consent or caption state to check against; approve again",
+        ))  # fmt: skip
+    if approved != consent_snapshot(film):
         changes = _snapshot_changes(approved, consent_snapshot(film))
         return GateResult("approval", False, (
             f"the approval by {approval.by} is void: since then " + ", ".join(changes),
         ))  # fmt: skip
-    approved_captions = approval.snapshot.get("captions")
-    if approved_captions is not None and approved_captions != caption_snapshot(film):
+    if approval.snapshot["captions"] != caption_snapshot(film):
         return GateResult("approval", False, (f"the approval by {approval.by} is void: the captions changed since",))
     return GateResult("approval", True, (f"approved by {approval.by} on {approval.at.date().isoformat()}",))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
@@ -34,6 +34,11 @@ class ConsentPolicy:
     scopes: tuple[str, ...]
     minor_age: int
     max_form_bytes: int
+
+
+def utc_today() -> date:
+    """Today in UTC: the calendar the gates judge dates in, whatever the host's zone."""
+    return datetime.now(timezone.utc).date()
 
 
 def parse_date(value: str, what: str) -> date:
@@ -66,7 +71,7 @@ def films_of(session: Session, person_id: int) -> list[str]:
 
 def add_person(session: Session, actor: str, name: str, born: date | None, contact: str | None) -> Person:
     name = validate.text(name, "name", 300, required=True)
-    if born is not None and born > date.today():
+    if born is not None and born > utc_today():
         raise BadInput(f"--born {born.isoformat()} is in the future")
     person = Person(name=name, born=born, contact=validate.text(contact, "--contact", 1000) if contact else None)
     session.add(person)
@@ -128,7 +133,7 @@ def add_consent(
     unknown = [s for s in scopes if s not in policy.scopes]
     if unknown:
         raise BadInput(f"--scope: {unknown[0]!r} is not one of {', '.join(policy.scopes)}")
-    today = date.today()
+    today = utc_today()
     if signed_on > today:
         raise BadInput(f"--signed {signed_on.isoformat()} is in the future")
     if expires_on is not None and expires_on <= signed_on:
@@ -255,17 +260,18 @@ def erase_person(session: Session, actor: str, person_id: int) -> tuple[Person, 
 
 def expiring(session: Session, at: datetime, within_days: int) -> list[dict]:
     """Verified consents expired at ``at`` or expiring within ``within_days``, with the films they block."""
-    horizon = at.date().toordinal() + within_days
+    today = at.astimezone(timezone.utc).date()
+    horizon = today.toordinal() + within_days
     out = []
     for consent in session.scalars(select(Consent).where(Consent.status == "verified",
                                                          Consent.expires_on.is_not(None)).order_by(Consent.expires_on)):  # fmt: skip
         if consent.expires_on.toordinal() > horizon:
             continue
-        expired = consent.expires_on <= at.date()
+        expired = consent.expires_on <= today
         out.append({
             "consent": consent.id, "person": consent.person_id, "name": consent.person.name,
             "expires_on": consent.expires_on.isoformat(), "expired": expired,
-            "days_left": consent.expires_on.toordinal() - at.date().toordinal(),
+            "days_left": consent.expires_on.toordinal() - today.toordinal(),
             "films": films_of(session, consent.person_id),
         })  # fmt: skip
     return out
