@@ -33,9 +33,10 @@ def film_summaries() -> Select:
         .scalar_subquery()
     )
     current = aliased(Cut)
+    listed = [c for c in Film.__table__.columns if c.name not in ("created_at", "updated_at", "pinned_cut_id")]
     return (
         select(
-            *Film.__table__.columns,
+            *listed,
             func.coalesce(counts.c.n, 0).label("cut_count"),
             current.seq.label("current_seq"),
             current.sha256.label("current_sha256"),

@@ -43,6 +43,13 @@ def cut_view(cut: Cut, *, current: bool = False, probe: bool = False) -> dict[st
 
 def film_fields(film: Any) -> dict[str, Any]:
     """The metadata of a film (a Film, or a row with the same columns)."""
+    data = _metadata(film)
+    data["created_at"] = iso(film.created_at)
+    data["updated_at"] = iso(film.updated_at)
+    return data
+
+
+def _metadata(film: Any) -> dict[str, Any]:
     return {
         "slug": film.slug,
         "title": film.title,
@@ -54,8 +61,6 @@ def film_fields(film: Any) -> dict[str, Any]:
         "licence": film.licence,
         "publish_at": iso(film.publish_at),
         "poster_at": film.poster_at,
-        "created_at": iso(film.created_at),
-        "updated_at": iso(film.updated_at),
     }
 
 
@@ -69,8 +74,8 @@ def film_view(film: Film) -> dict[str, Any]:
 
 
 def film_summary(row: Any) -> dict[str, Any]:
-    """A row of queries.film_summaries() as a list entry."""
-    data = film_fields(row)
+    """A row of queries.film_summaries() as a list entry (no timestamps: see `film show`)."""
+    data = _metadata(row)
     data["cut_count"] = row.cut_count
     data["current_cut"] = (
         {"seq": row.current_seq, "sha256": row.current_sha256, "duration": row.current_duration}
