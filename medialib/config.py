@@ -51,7 +51,7 @@ class Setting:
     key: str
     default: Any
     help: str
-    kind: str = "str"  # str | path | int | float | list | database
+    kind: str = "str"  # str | path | int | float | bool | list | database | target | table
 
     @property
     def env_name(self) -> str:
@@ -134,6 +134,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("captions.gap_frames", 3, "Gaps of up to this many frames count as contiguous (no warning).", "int"),
     Setting("captions.uncovered_speech_warning", 10.0,
             "Warn when detected speech goes uncaptioned for longer than this many seconds.", "float"),
+    Setting("publish.target", "site",
+            "Where `publish` puts the launch site: s3://BUCKET/PREFIX, or a folder (a path or file:///PATH).",
+            "target"),
+    Setting("publish.endpoint_url", "", "S3 endpoint URL (e.g. http://127.0.0.1:8333); empty means AWS or "
+            "AWS_ENDPOINT_URL.", "str"),
+    Setting("publish.region", "", "S3 region; empty means the AWS default chain (AWS_DEFAULT_REGION, ~/.aws).", "str"),
+    Setting("publish.path_style", False, "Address buckets by path (http://host/bucket/key), as most non-AWS "
+            "servers need.", "bool"),
+    Setting("publish.base_url", "", "Public URL of the published site root (for printed links and JSON-LD); "
+            "empty: links stay relative.", "str"),
+    Setting("publish.site_title", "Our films", "Title of the launch site's gallery page.", "str"),
+    Setting("publish.site_description", "", "One-line description on the gallery page.", "str"),
+    Setting("publish.site_language", "en", "Language of the launch site's pages (BCP 47).", "str"),
+    Setting("publish.threads", 16, "Parallel uploads (whole files and multipart parts).", "int"),
+    Setting("publish.part_mib", 64, "Multipart part size in MiB; larger files are uploaded in parts.", "int"),
+    Setting("publish.retries", 5, "Attempts per S3 request on transient errors (with backoff).", "int"),
+    Setting("publish.lock_stale", 900.0, "Seconds after which a publish lock whose holder stopped "
+            "answering is taken over.", "float"),
     Setting(
         "recipes",
         {},
@@ -201,18 +219,29 @@ def _coerce(setting: Setting, value: Any, base: Path, from_text: bool) -> Any:
             raise ConfigError(setting.key, "expected a table (set it in config.toml)")
         return dict(value)
     try:
-        if kind in ("str", "path", "database"):
+        if kind in ("str", "path", "database", "target"):
             if not isinstance(value, str):
                 raise ValueError("expected a string")
             if kind == "path":
                 return str((base / value).resolve()) if value else value
             if kind == "database":
                 return database_url(value, base)
+            if kind == "target":
+                return target_url(value, base)
             return value
         if kind == "int":
             if isinstance(value, bool):
                 raise ValueError("expected an integer")
             return int(value) if from_text or isinstance(value, int) else _fail("expected an integer")
+        if kind == "bool":
+            if from_text and isinstance(value, str):
+                low = value.strip().lower()
+                if low not in ("1", "0", "true", "false", "yes", "no"):
+                    raise ValueError("expected true or false")
+                return low in ("1", "true", "yes")
+            if not isinstance(value, bool):
+                raise ValueError("expected true or false")
+            return value
         if kind == "float":
             if isinstance(value, bool):
                 raise ValueError("expected a number")
@@ -252,6 +281,15 @@ def database_url(value: str, base: Path) -> str:
     if "://" in value:
         return value
     return "sqlite:///" + str((base / value).resolve())
+
+
+def target_url(value: str, base: Path) -> str:
+    """Turn the ``publish.target`` setting into a URL: a plain path means a local folder."""
+    if not value:
+        raise ValueError("must not be empty")
+    if "://" in value:
+        return value
+    return (base / value).resolve().as_uri()
 
 
 def find_config_file(explicit: str | os.PathLike[str] | None, env: Mapping[str, str], cwd: Path) -> Path | None:

@@ -482,6 +482,52 @@ class Library:
 
     # --- fixity -----------------------------------------------------------
 
+    # --- publishing -------------------------------------------------------------
+
+    def publish(self, target: str | None = None, *, at: str | datetime | None = None, dry_run: bool = False,
+                progress: Callable[[str, int, int], None] | None = None) -> Any:  # fmt: skip
+        """Bring the launch site at ``target`` (default: setting publish.target) in line with the
+        catalogue: every film passing every gate now goes up, anything else comes down.
+
+        Returns an Outcome with ``plan`` (uploads, unchanged, deletes, excluded films and why)
+        and the counts. ``at`` previews the site at another moment; it needs ``dry_run``."""
+        from medialib.publish import publisher
+
+        if at is not None and not dry_run:
+            raise BadInput("--at previews the launch site at another time and needs --dry-run; a publish "
+                           "always judges the gates at the moment it runs")  # fmt: skip
+        moment = publisher.parse_at(at)
+        tgt = publisher.target_for(self.config, target)
+        try:
+            return publisher.apply(self, tgt, moment, dry_run=dry_run, progress=progress)
+        finally:
+            tgt.close()
+
+    def verify_published(self, target: str | None = None,
+                         progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:  # fmt: skip
+        """Check every object the published manifest names (size and SHA-256): missing,
+        different and unexpected objects; ``ok`` is False if there is any."""
+        from medialib.publish import publisher
+
+        tgt = publisher.target_for(self.config, target)
+        try:
+            return publisher.verify(self, tgt, progress)
+        finally:
+            tgt.close()
+
+    def takedown(self, slug: str, target: str | None = None, reason: str = "") -> dict[str, Any]:
+        """Remove one film from the published site at once. Its approval is void from now on:
+        it goes back up only after staff approve it again."""
+        from medialib.catalog import validate
+        from medialib.publish import publisher
+
+        reason = validate.text(reason, "--reason", 1000)
+        tgt = publisher.target_for(self.config, target)
+        try:
+            return publisher.takedown(self, tgt, slug, reason)
+        finally:
+            tgt.close()
+
     def verify(self, on_start: Callable[[int], None] | None = None, on_progress: Progress | None = None) -> FixityReport:
         """Re-hash every original; see FixityReport for what is reported."""
         with self.session() as s:

@@ -86,6 +86,7 @@ class FilmFacts:
     appearances: tuple[AppearanceFacts, ...] = ()
     approval: ApprovalFacts | None = None  # the latest approval of the film, if any
     caption_tracks: tuple[tuple[str, str], ...] = ()  # (language, sha256) of the approved tracks
+    taken_down_at: datetime | None = None  # a take-down voids the approvals made before it
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,10 @@ def approval_gate(film: FilmFacts) -> GateResult:
     approval = film.approval
     if approval is None:
         return GateResult("approval", False, ("no staff approval yet (medialib approve)",))
+    if film.taken_down_at is not None and approval.at <= film.taken_down_at:
+        return GateResult("approval", False, (
+            f"the approval by {approval.by} is void: the film was taken down on "
+            f"{film.taken_down_at.date().isoformat()}; approve again to publish it",))  # fmt: skip
     if film.cut_sha256 != approval.cut_sha256:
         return GateResult("approval", False, (
             f"the approval by {approval.by} was for cut {approval.cut_sha256[:12]}; the current cut is "

@@ -27,6 +27,8 @@ class Film(Base):
     licence: Mapped[str] = mapped_column(String(200), default="")
     publish_at: Mapped[datetime | None]
     poster_at: Mapped[float | None]  # seconds into the current cut; None = chosen automatically
+    taken_down_at: Mapped[datetime | None]  # `medialib takedown`: voids earlier approvals
+    taken_down_reason: Mapped[str | None] = mapped_column(Text)
     pinned_cut_id: Mapped[int | None] = mapped_column(
         ForeignKey("cuts.id", use_alter=True, ondelete="SET NULL"), index=True
     )
@@ -290,3 +292,37 @@ class CaptionTrack(Base):
 
     def __repr__(self) -> str:
         return f"<CaptionTrack film {self.film_id} {self.language} {self.kind} {self.status}>"
+
+
+class Publication(Base):
+    """One object medialib put on a publish target, as last written there.
+
+    The publisher compares the desired set with these rows and one listing of
+    the target: an object listed with the recorded size and hash is unchanged."""
+
+    __tablename__ = "publications"
+    __table_args__ = (UniqueConstraint("target", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target: Mapped[str] = mapped_column(String(500))
+    key: Mapped[str] = mapped_column(String(500))  # relative to the target's prefix
+    film_slug: Mapped[str | None] = mapped_column(String(80), index=True)  # None: a site-wide page
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    checksum: Mapped[str | None] = mapped_column(String(100))  # the server's checksum (composite for multipart)
+    content_type: Mapped[str] = mapped_column(String(100))
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Publication {self.target} {self.key}>"
+
+
+class PublishLock(Base):
+    """Held while a publish or take-down runs against a target: one at a time."""
+
+    __tablename__ = "publish_locks"
+
+    target: Mapped[str] = mapped_column(String(500), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))  # host:pid
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -72,7 +72,7 @@ def film_facts(session: Session, lib: Any, film: Film) -> FilmFacts:
     return FilmFacts(
         slug=film.slug, cut_sha256=cut.sha256 if cut else None, publish_at=film.publish_at,
         derivatives=derivatives, qc=qc, captions=captions, appearances=tuple(appearances),
-        approval=approval, caption_tracks=caption_tracks,
+        approval=approval, caption_tracks=caption_tracks, taken_down_at=film.taken_down_at,
     )  # fmt: skip
 
 
