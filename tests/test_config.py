@@ -114,7 +114,7 @@ def test_template_round_trips(tmp_path):
     write(tmp_path / "config.toml", config.render_template())
     loaded = config.load(env={}, cwd=tmp_path)
     defaults = config.load(env={}, cwd=tmp_path / "nowhere")
-    skip = ("database", "assets", "captions.dir", "recipes", "qc")
+    skip = ("database", "assets", "captions.dir", "publish.target", "recipes", "qc")
     assert {k: v for k, v in loaded.values.items() if k not in skip} == {
         k: v for k, v in defaults.values.items() if k not in skip
     }
@@ -153,3 +153,18 @@ def test_bad_recipes_and_thresholds(tmp_path, text, message):
         cfg = config.load(env={}, cwd=tmp_path)
         recipes.resolve(cfg["recipes"])
         qc.check_thresholds(cfg["qc"])
+
+
+def test_publish_target_and_boolean_settings(tmp_path):
+    write(tmp_path / "config.toml", '[publish]\ntarget = "out/site"\npath_style = true\n')
+    loaded = config.load(env={}, cwd=tmp_path)
+    assert loaded["publish.target"] == (tmp_path / "out" / "site").resolve().as_uri()
+    assert loaded["publish.path_style"] is True
+    assert config.load(env={"MEDIALIB_PUBLISH_PATH_STYLE": "no"}, cwd=tmp_path)["publish.path_style"] is False
+    s3 = config.load(env={"MEDIALIB_PUBLISH_TARGET": "s3://launch/2027"}, cwd=tmp_path)
+    assert s3["publish.target"] == "s3://launch/2027"
+    with pytest.raises(ConfigError, match="publish.path_style: expected true or false"):
+        config.load(env={"MEDIALIB_PUBLISH_PATH_STYLE": "maybe"}, cwd=tmp_path)
+    write(tmp_path / "config.toml", '[publish]\npath_style = "yes"\n')
+    with pytest.raises(ConfigError, match="publish.path_style: expected true or false"):
+        config.load(env={}, cwd=tmp_path)

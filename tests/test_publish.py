@@ -477,3 +477,32 @@ def test_publish_needs_no_lock_left_behind_by_a_dead_process(site):
     ok(site.cli("publish"))
     with site.lib.session() as s:
         assert s.scalars(select(PublishLock)).all() == []
+
+
+def test_the_launch_script_previews_publishes_and_verifies(lib_dir, clip, tmp_path):
+    out = tmp_path / "launch-site"
+    cfg = configure(lib_dir, out.as_uri(), None)
+    lib = Library.open(cfg, env={})
+    make_publishable(lib, "hope-street", clip, title="Hope Street", work=tmp_path)
+    make_publishable(lib, "the-allotment", clip, title="The Allotment", work=tmp_path)
+    launch = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    lib.edit_film("the-allotment", publish_at=launch)
+    lib.close()
+    script = Path(__file__).parent.parent / "examples" / "launch.py"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIALIB_")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(script), "--config", str(cfg), *args], capture_output=True,
+                              text=True, env=env, timeout=120)  # fmt: skip
+
+    preview = run("--launch", launch.isoformat())
+    assert preview.returncode == 0, preview.stderr
+    assert "2 film(s) go live" in preview.stdout and "+ the-allotment" in preview.stdout
+    assert not out.exists()  # a preview changes nothing
+    done = run("--launch", launch.isoformat(), "--go")
+    assert done.returncode == 0, done.stderr
+    assert "Verified" in done.stdout and f"hope-street: {(out / 'hope-street' / 'index.html').as_uri()}" in done.stdout
+    assert "Still under embargo now, live at the launch time: the-allotment" in done.stdout
+    assert json.loads((out / "films.json").read_text())["films"][0]["slug"] == "hope-street"
+    bad = run("--launch", "someday")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr

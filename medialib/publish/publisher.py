@@ -182,7 +182,8 @@ def _film_set(session: Session, lib: Any, film: Film, facts: gates.FilmFacts,
         items.append(Item(key, CONTENT_TYPES[".vtt"], IMMUTABLE, sha, len(data), data=data, film=slug))
         label = LANGUAGE_NAMES.get(track.language.split("-")[0].lower(), track.language)
         captions.append({"key": key, "language": track.language, "kind": track.kind, "label": label})
-        transcripts.append(site_mod.transcript(data.decode("utf-8-sig"), track.language, label))
+        if all(t["language"] != track.language for t in transcripts):  # one transcript per language
+            transcripts.append(site_mod.transcript(data.decode("utf-8-sig"), track.language, label))
 
     cut = film.current_cut
     entry = {
