@@ -87,3 +87,36 @@ def run(lib: Library, samples_dir: Path, say: Callable[[str], None] = print) -> 
         say(f"{verb} cut {result.cut['seq']} of {spec['slug']} (sha256 {result.cut['sha256'][:16]}…)")
     consent_demo(lib, samples_dir, say)
     return lib.films()
+
+
+def captions_demo(lib: Library, samples_dir: Path, say: Callable[[str], None]) -> None:
+    """English captions for each film from the words the sample speaks, imported and approved once."""
+    for spec in FILMS:
+        slug = spec["slug"]
+        tracks = {t["language"]: t for t in lib.captions(slug)}
+        if "en" not in tracks:
+            vtt = samples_dir / f"{slug}.en.vtt"
+            vtt.write_text(_caption_text(spec["speech"]), encoding="utf-8")
+            lib.import_captions(slug, vtt, language="en")
+            say(f"imported English captions for {slug}")
+        if not lib.check_captions(slug, "en")["approved"]:
+            lib.approve_captions(slug, "en", by="Demo Staff")
+            say(f"approved the English captions of {slug}")
+
+
+def _caption_text(speech: str, start: float = 0.5, end: float = 7.5) -> str:
+    """The sample's spoken words as cues of up to two 37-character lines, timed by length."""
+    lines: list[str] = []
+    for word in speech.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= 37:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    cues = [lines[i : i + 2] for i in range(0, len(lines), 2)]
+    total = sum(len(" ".join(c)) for c in cues)
+    out, at = ["WEBVTT", ""], start
+    for cue in cues:
+        length = (end - start) * len(" ".join(cue)) / total
+        out += [f"00:00:{at:06.3f} --> 00:00:{at + length - 0.1:06.3f}", *cue, ""]
+        at += length
+    return "\n".join(out)

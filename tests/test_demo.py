@@ -20,7 +20,13 @@ def test_demo_runs_and_is_safe_to_run_twice(bare_cli, tmp_path):
     assert "0 built, 10 unchanged, 0 failed" in second.out and "already registered" in second.out
     assert bare_cli(*cfg, "audit", "--json").json() == events, "the second run changed nothing"
     assert bare_cli(*cfg, "verify").code == 0
-    review = bare_cli(*cfg, "review", "hope-street", "--json").json()
-    assert {g["gate"]: g["ok"] for g in review["gates"]} == {
-        "derivatives": True, "qc": True, "captions": False, "consent": True, "approval": False, "embargo": True,
-    }
+    assert "12 object(s) uploaded, 0 unchanged" in first.out and "0 object(s) uploaded, 12 unchanged" in second.out
+    assert "the-allotment: cannot approve the-allotment: consent: Sam Okafor" in first.out
+    review = bare_cli(*cfg, "review", "--json").json()
+    assert {r["slug"]: r["publishable"] for r in review} == {"hope-street": True, "the-allotment": False}
+    # The launch site in the default folder target holds the publishable film only.
+    site = lib / "site"
+    manifest = __import__("json").loads((site / "films.json").read_text())
+    assert [f["slug"] for f in manifest["films"]] == ["hope-street"]
+    assert (site / "hope-street" / "index.html").is_file() and not (site / "the-allotment").exists()
+    assert bare_cli(*cfg, "publish", "verify").code == 0

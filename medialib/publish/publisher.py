@@ -452,9 +452,11 @@ def apply(lib: Any, target: Any, at: datetime, *, dry_run: bool = False, progres
         with lib.transaction() as s:
             if gone:
                 s.execute(delete(Publication).where(Publication.target == spec, Publication.key.in_(sorted(gone))))
-            audit.record(s, actor or lib.actor, "publish", f"target:{spec}", films=[f.slug for f in plan.films],
-                         uploaded=len(plan.uploads), unchanged=len(plan.unchanged), deleted=len(plan.deletes),
-                         excluded=sorted(plan.excluded))  # fmt: skip
+            if plan.uploads or plan.deletes:  # a run that changed nothing is not an event
+                audit.record(s, actor or lib.actor, "publish", f"target:{spec}",
+                             films=[f.slug for f in plan.films], uploaded=len(plan.uploads),
+                             unchanged=len(plan.unchanged), deleted=len(plan.deletes),
+                             excluded=sorted(plan.excluded))  # fmt: skip
         outcome.deleted = len(plan.deletes)
     outcome.urls = {f.slug: target.public_url(f.entry["page"]) for f in plan.films}
     outcome.seconds = time.monotonic() - started
