@@ -154,3 +154,40 @@ def test_file_changed_during_ingest_is_refused(lib_dir, clips, tmp_path):
             lib.add_cut("f", src, on_start=on_start)
         assert lib.film("f")["cuts"] == []
     assert not [p for p in (lib_dir / "assets").rglob("*") if p.is_file() and "originals" in p.parts]
+
+
+def test_copy_falls_back_to_user_space_when_the_kernel_cannot_copy(tmp_path, monkeypatch):
+    """Fault injection: copy_file_range refused (as across some file systems) -> the threaded copy."""
+    import errno
+    import hashlib
+
+    from medialib.storage import local
+
+    calls = []
+
+    def refuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(args)
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(local.os, "copy_file_range", refuse)
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    src = tmp_path / "in.bin"
+    src.write_bytes(data)
+    store = local.LocalStore(tmp_path / "store", chunk_size=1 << 20)
+    stored = store.put_file(src, "originals", "bin")
+    assert calls and stored.sha256 == hashlib.sha256(data).hexdigest() and stored.size == len(data)
+    assert (tmp_path / "store" / stored.key).read_bytes() == data
+
+
+def test_kernel_copy_hashes_the_stored_bytes(tmp_path):
+    import hashlib
+
+    from medialib.storage import local
+
+    data = os.urandom(5 * 1024 * 1024 + 3)
+    src = tmp_path / "in.bin"
+    src.write_bytes(data)
+    seen = []
+    stored = local.LocalStore(tmp_path / "store", chunk_size=1 << 20).put_file(src, "originals", "bin",
+                                                                                  on_progress=seen.append)  # fmt: skip
+    assert stored.sha256 == hashlib.sha256(data).hexdigest() and sum(seen) == len(data) and len(seen) >= 5
