@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import medialib_cmd, snapshot
+from medialib.media.samples import make_sample
 
 
 def fake_tool(tmp_path: Path, name: str, body: str) -> Path:
@@ -50,6 +52,63 @@ def test_hanging_ffprobe_is_killed_by_the_timeout(cli, film, clips, monkeypatch,
     assert f"probing {clips.video}: ffprobe-that-hangs took longer than 1 s" in r.err
     assert snapshot(lib_dir) == before
     assert cli("cut", "list", film, "--json").json() == []
+
+
+FAST_PROXIES = '[recipes.proxy-720]\npreset = "ultrafast"\n[recipes.proxy-360]\npreset = "ultrafast"\n'
+
+
+def jobs_of(report: dict) -> dict[str, dict]:
+    """recipe name -> job outcome, for the one cut in a `process --json` report."""
+    (cut,) = report["cuts"]
+    return {j["recipe"]: j for j in cut["jobs"]}
+
+
+def test_derivatives_are_bounded_by_ffmpeg_timeout_not_the_probe_timeout(cli, film, clips, monkeypatch, lib_dir):
+    """ffmpeg.probe_timeout bounds ffprobe only: with a limit no process can
+    meet, every ffmpeg run still completes and only the proxies' ffprobe
+    check stops."""
+    with open(lib_dir / "config.toml", "a") as fh:
+        fh.write(FAST_PROXIES)
+    assert cli("cut", "add", film, str(clips.video)).code == 0
+    monkeypatch.setenv("MEDIALIB_FFMPEG_PROBE_TIMEOUT", "0.001")
+    r = cli("process", "--json")
+    assert r.code == 1
+    jobs = jobs_of(r.json())
+    assert {name: jobs[name]["status"] for name in ("analysis", "poster", "storyboard")} == {
+        "analysis": "done", "poster": "done", "storyboard": "done"}  # fmt: skip
+    for name in ("proxy-360", "proxy-720"):
+        assert jobs[name]["status"] == "failed"
+        assert re.search(r"ffprobe took longer than 0\.001 s \(ffmpeg\.probe_timeout\)$", jobs[name]["error"])
+    kinds = {d["kind"] for d in cli("film", "show", film, "--json").json()["derivatives"]}
+    assert {"poster", "storyboard", "storyboard-vtt"} <= kinds
+
+
+def test_hanging_ffmpeg_is_killed_by_the_processing_timeout(cli, film, ff, monkeypatch, tmp_path):
+    """A fake ffmpeg that never finishes (injected fault): each derivative run
+    is stopped at ffmpeg.timeout plus 10 s per second of film, not at the
+    (much longer) probe timeout, and says which setting stopped it."""
+    brief = make_sample(ff, tmp_path / "brief.mp4", duration=0.2, size="64x48")
+    assert cli("cut", "add", film, str(brief)).code == 0
+    duration = cli("film", "show", film, "--json").json()["cuts"][0]["duration"]
+    hang = fake_tool(tmp_path, "ffmpeg-that-hangs", "exec sleep 120")
+    monkeypatch.setenv("MEDIALIB_FFMPEG_FFMPEG", str(hang))
+    monkeypatch.setenv("MEDIALIB_FFMPEG_TIMEOUT", "0.5")
+    monkeypatch.setenv("MEDIALIB_FFMPEG_PROBE_TIMEOUT", "600")
+    started = time.monotonic()
+    r = cli("process", "--json")
+    assert time.monotonic() - started < 60  # three runs killed, not waited for
+    assert r.code == 1
+    jobs = jobs_of(r.json())
+    stopped = re.compile(r"ffmpeg-that-hangs took longer than ([0-9.]+) s and was stopped "
+                         r"\(ffmpeg\.timeout 0\.5 s \+ 10 s per second of film\)$")  # fmt: skip
+    for name, what in (("analysis", "analysing the audio of"), ("poster", "looking for a poster frame in"),
+                       ("storyboard", "making a storyboard of")):  # fmt: skip
+        assert jobs[name]["status"] == "failed", jobs[name]
+        assert jobs[name]["error"].startswith(what), jobs[name]["error"]
+        found = stopped.search(jobs[name]["error"])
+        assert found, jobs[name]["error"]
+        assert float(found.group(1)) == pytest.approx(0.5 + 10 * duration, abs=0.02)
+    assert "loudness analysis" in jobs["proxy-360"]["error"]  # not started without it
 
 
 def test_crashing_ffprobe_reports_its_last_line(cli, film, clips, monkeypatch, tmp_path):

@@ -176,7 +176,6 @@ class Runner:
         self.ff: FFmpeg = lib.ffmpeg
         self.recipes = recipes
         self.on_event = on_event or (lambda event: None)
-        self.timeout = lib.config["ffmpeg.timeout"]
 
     # one cut
 
@@ -280,7 +279,7 @@ class Runner:
             analysis_recipe = next(r.params for r in self.recipes.values() if r.kind == "analysis")
             renditions = [(n, self.recipes[n].params) for n in names]
             return make_proxies(self.ff, src, renditions, workdir, analysis_data, analysis_recipe,
-                                on_progress=progress, timeout=self.timeout + 10 * src.duration)  # fmt: skip
+                                on_progress=progress)  # fmt: skip
         if kind == "poster":
             from medialib.media.posters import make_posters
 

@@ -152,8 +152,6 @@ def analyse_audio(
     src: SourceMedia,
     recipe: Mapping[str, Any],
     on_progress: Callable[[float, float | None], None] | None = None,
-    *,
-    timeout: float | None = None,
 ) -> Result:
     """Measure the loudness (EBU R128) and the silent stretches of ``src``.
 
@@ -172,8 +170,6 @@ def analyse_audio(
         what=what,
         duration=src.duration,
         on_progress=on_progress,
-        # Audio decodes at well over 20x real time; allow plenty for slow disks.
-        timeout=timeout or ff.timeout + src.duration,
     )
     loudness = parse_loudnorm(stderr)
     if loudness is None:

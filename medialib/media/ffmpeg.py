@@ -9,8 +9,10 @@ here:
   concat lists, nothing that can make ffmpeg open a second file;
 - passes input paths as absolute ``file:`` URLs, so a name starting with
   ``-`` or holding a colon is never read as an option or a protocol;
-- runs with a timeout, and reports failure as an error carrying the last
-  line of ffmpeg's stderr and the file it was working on;
+- runs with a time limit (``ffmpeg.probe_timeout`` for probes and checks,
+  ``ffmpeg.timeout`` plus 10 s per second of film for processing runs), and
+  reports failure as an error carrying the last line of ffmpeg's stderr and
+  the file it was working on;
 - writes outputs to a temporary name and renames them only after a check.
 
 Argument builders are pure functions, tested without running anything.
@@ -37,6 +39,10 @@ from medialib.errors import MediaError, ToolFailed, ToolMissing
 log = logging.getLogger(__name__)
 
 PROTOCOLS = "file,pipe"
+
+# A processing run may take ``ffmpeg.timeout`` plus this many seconds per
+# second of the media it works through (the setting's documented meaning).
+TIMEOUT_PER_SECOND = 10.0
 
 
 def file_url(path: str | os.PathLike[str]) -> str:
@@ -110,11 +116,20 @@ def last_line(text: str) -> str:
 
 @dataclass
 class FFmpeg:
-    """ffmpeg and ffprobe, configured once per library."""
+    """ffmpeg and ffprobe, configured once per library.
+
+    Two time limits, from the settings of the same names:
+    ``probe_timeout`` bounds :meth:`probe` and :meth:`check_playable` (quick,
+    whatever the film's length); ``timeout`` plus :data:`TIMEOUT_PER_SECOND`
+    per second of media (``duration``) bounds the processing runs
+    (:meth:`run`, :meth:`capture`, :meth:`transcode`). A caller passes
+    ``timeout=`` only to override that limit for one run.
+    """
 
     ffmpeg: str = "ffmpeg"
     ffprobe: str = "ffprobe"
-    timeout: float = 60.0
+    timeout: float = 3600.0
+    probe_timeout: float = 60.0
     formats: Sequence[str] = field(default_factory=lambda: ["mov", "matroska"])
     _checked: bool = field(default=False, init=False, repr=False)
 
@@ -123,7 +138,8 @@ class FFmpeg:
         return cls(
             ffmpeg=config["ffmpeg.ffmpeg"],
             ffprobe=config["ffmpeg.ffprobe"],
-            timeout=config["ffmpeg.probe_timeout"],
+            timeout=config["ffmpeg.timeout"],
+            probe_timeout=config["ffmpeg.probe_timeout"],
             formats=config["ffmpeg.formats"],
         )
 
@@ -139,7 +155,19 @@ class FFmpeg:
                 )
         self._checked = True
 
-    def _run(self, argv: list[str], *, what: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    def run_limit(self, duration: float | None = None) -> float:
+        """Seconds a processing run over ``duration`` seconds of media may take."""
+        return self.timeout + TIMEOUT_PER_SECOND * max(duration or 0.0, 0.0)
+
+    def _limit(self, duration: float | None, timeout: float | None) -> tuple[float, str]:
+        """The limit of one processing run, and what to say if it is reached."""
+        if timeout:
+            return timeout, "and was stopped"
+        return self.run_limit(duration), (
+            f"and was stopped (ffmpeg.timeout {self.timeout:g} s + {TIMEOUT_PER_SECOND:g} s per second of film)"
+        )
+
+    def _run(self, argv: list[str], *, what: str, limit: float, why: str) -> subprocess.CompletedProcess[str]:
         self.check()
         log.debug("running %s", shlex.join(argv))
         try:
@@ -149,10 +177,13 @@ class FFmpeg:
                 capture_output=True,
                 text=True,
                 errors="replace",
-                timeout=timeout or self.timeout,
+                timeout=limit,
             )
         except subprocess.TimeoutExpired:
-            raise ToolFailed(f"{what}: {Path(argv[0]).name} took longer than {timeout or self.timeout:g} s") from None
+            raise ToolFailed(f"{what}: {Path(argv[0]).name} took longer than {limit:g} s {why}") from None
+
+    def _probe_run(self, argv: list[str], *, what: str) -> subprocess.CompletedProcess[str]:
+        return self._run(argv, what=what, limit=self.probe_timeout, why="(ffmpeg.probe_timeout)")
 
     def probe(self, path: str | os.PathLike[str], *, name: str | None = None) -> dict[str, Any]:
         """ffprobe's JSON for ``path`` (format and streams).
@@ -161,7 +192,7 @@ class FFmpeg:
         the allowed formats.
         """
         shown = name or os.fspath(path)
-        proc = self._run(probe_args(self.ffprobe, path, self.formats), what=f"probing {shown}")
+        proc = self._probe_run(probe_args(self.ffprobe, path, self.formats), what=f"probing {shown}")
         if proc.returncode != 0:
             raise MediaError(f"probing {shown}: {_explain(proc.stderr, path)}")
         try:
@@ -180,7 +211,7 @@ class FFmpeg:
         """
         shown = name or os.fspath(path)
         argv = tail_decode_args(self.ffmpeg, path, self.formats, duration - 1.0)
-        proc = self._run(argv, what=f"decoding {shown}")
+        proc = self._probe_run(argv, what=f"decoding {shown}")
         if proc.returncode != 0:
             raise MediaError(f"decoding {shown}: damaged or truncated video ({_explain(proc.stderr, path)})")
         frames = _progress_value(proc.stdout, "frame")
@@ -192,15 +223,19 @@ class FFmpeg:
         argv_tail: Iterable[str],
         *,
         what: str,
+        duration: float | None = None,
         timeout: float | None = None,
     ) -> None:
         """Run ffmpeg with the standard safety flags and ``argv_tail``.
 
-        For trusted, generated inputs (test patterns, medialib's own files);
-        untrusted uploads must go through :meth:`probe` first.
+        Untrusted uploads must go through :meth:`probe` first. ``duration``
+        (seconds of media worked through) sets the time limit, see
+        :class:`FFmpeg`. Raises ToolFailed with the last stderr line on
+        failure, or when the limit is reached (the process is killed).
         """
         argv = [self.ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-y", *argv_tail]
-        proc = self._run(argv, what=what, timeout=timeout)
+        limit, why = self._limit(duration, timeout)
+        proc = self._run(argv, what=what, limit=limit, why=why)
         if proc.returncode != 0:
             raise ToolFailed(f"{what}: {last_line(proc.stderr)}")
 
@@ -217,16 +252,17 @@ class FFmpeg:
         """Run a long ffmpeg job, streaming ``-progress`` into ``on_progress``.
 
         ``on_progress(fraction, speed)`` gets the share of ``duration`` done
-        (0..1) and ffmpeg's speed (x real time) if known. Returns ffmpeg's
-        stderr (at ``loglevel``, so filters such as blackdetect can be read
-        from it). Raises ToolFailed with the last stderr line on failure or
-        when ``timeout`` seconds pass (the process is killed).
+        (0..1) and ffmpeg's speed (x real time) if known; ``duration`` also
+        sets the time limit (see :class:`FFmpeg`). Returns ffmpeg's stderr (at
+        ``loglevel``, so filters such as blackdetect can be read from it).
+        Raises ToolFailed with the last stderr line on failure or when the
+        limit is reached (the process is killed).
         """
         self.check()
         argv = [self.ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-v", loglevel, "-y",
                 "-progress", "pipe:1", *argv_tail]  # fmt: skip
         log.debug("running %s", shlex.join(argv))
-        limit = timeout or self.timeout
+        limit, why = self._limit(duration, timeout)
         errors: list[str] = []
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, errors="replace")  # fmt: skip
@@ -264,25 +300,50 @@ class FFmpeg:
             reader.join()
         stderr = "".join(errors)
         if fired.is_set():
-            raise ToolFailed(f"{what}: ffmpeg took longer than {limit:g} s and was stopped")
+            raise ToolFailed(f"{what}: {Path(self.ffmpeg).name} took longer than {limit:g} s {why}")
         if code != 0:
             raise ToolFailed(f"{what}: {last_line(stderr)}" + (f" (exit {code})" if code > 0 else f" (killed by signal {-code})"))
         if on_progress is not None:
             on_progress(1.0, speed)
         return stderr
 
-    def capture(self, argv_tail: Iterable[str], *, what: str, timeout: float | None = None) -> bytes:
-        """Run ffmpeg and return what it writes to stdout (e.g. raw frames to ``-``)."""
+    def capture(
+        self,
+        argv_tail: Iterable[str],
+        *,
+        what: str,
+        duration: float | None = None,
+        timeout: float | None = None,
+    ) -> bytes:
+        """Run ffmpeg and return what it writes to stdout (e.g. raw frames to ``-``).
+
+        ``duration`` sets the time limit as for :meth:`run`. Raises ToolFailed
+        with the last stderr line on failure or when the limit is reached.
+        """
+        return self.capture_with_log(argv_tail, what=what, duration=duration, timeout=timeout, loglevel="error")[0]
+
+    def capture_with_log(
+        self,
+        argv_tail: Iterable[str],
+        *,
+        what: str,
+        duration: float | None = None,
+        timeout: float | None = None,
+        loglevel: str = "info",
+    ) -> tuple[bytes, str]:
+        """Like :meth:`capture`, also returning ffmpeg's stderr at ``loglevel`` (e.g. ``showinfo`` lines)."""
         self.check()
-        argv = [self.ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-v", "error", *argv_tail]
+        argv = [self.ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-v", loglevel, *argv_tail]
         log.debug("running %s", shlex.join(argv))
+        limit, why = self._limit(duration, timeout)
         try:
-            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout or self.timeout)
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=limit)
         except subprocess.TimeoutExpired:
-            raise ToolFailed(f"{what}: ffmpeg took longer than {timeout or self.timeout:g} s") from None
+            raise ToolFailed(f"{what}: {Path(self.ffmpeg).name} took longer than {limit:g} s {why}") from None
+        stderr = proc.stderr.decode(errors="replace")
         if proc.returncode != 0:
-            raise ToolFailed(f"{what}: {last_line(proc.stderr.decode(errors='replace'))}")
-        return proc.stdout
+            raise ToolFailed(f"{what}: {last_line(stderr)}")
+        return proc.stdout, stderr
 
     def write_atomically(
         self,

@@ -398,7 +398,7 @@ def grab_stats(ff: FFmpeg, src: SourceMedia, times: Sequence[float]) -> list[Fra
     for i in range(0, len(times), per_run):
         batch = list(times[i : i + per_run])
         raw = ff.capture(candidates_args(src.path, ff.formats, stream, batch, (w, h)),
-                         what=f"looking for a poster frame in {src.path.name}")  # fmt: skip
+                         what=f"looking for a poster frame in {src.path.name}", duration=src.duration)  # fmt: skip
         row = w * len(batch)
         if len(raw) != row * h:
             # An input found no frame (a seek past the last one), so the
@@ -466,7 +466,7 @@ def make_posters(
     planned = [(w, h, fmt, workdir / f"poster-{w}.{fmt}") for w, h in sizes for fmt in recipe["formats"]]
     argv = poster_args(src.path, ff.formats, int(src.video_stream["index"]), time, planned,
                        recipe["quality"], deinterlace=src.interlaced)  # fmt: skip
-    ff.run(argv, what=f"making posters of {name}")
+    ff.run(argv, what=f"making posters of {name}", duration=src.duration)
     outputs = []
     for w, h, fmt, path in planned:
         if not path.is_file() or path.stat().st_size == 0:

@@ -352,8 +352,6 @@ def make_proxies(
     analysis_data: Mapping[str, Any] | None,
     analysis_recipe: Mapping[str, Any],
     on_progress: Callable[[float, float | None], None] | None = None,
-    *,
-    timeout: float | None = None,
 ) -> Result:
     """Write ``<name>.mp4`` in ``workdir`` for each rendition, from one decode of ``src``.
 
@@ -361,9 +359,9 @@ def make_proxies(
     ``data["video_frames"]`` and ``data["video_duration"]`` describe the
     first proxy's video (frames kept from the source: the QC report reads
     a variable frame rate from them); ``data["loudnorm"]`` says whether the
-    audio was normalised. ``timeout`` defaults to the FFmpeg timeout plus
-    ten times the duration. Raises ToolFailed if ffmpeg fails or a proxy
-    fails its check; no partial file is left behind.
+    audio was normalised. Raises ToolFailed if ffmpeg fails (or takes
+    longer than ``ffmpeg.timeout`` allows) or a proxy fails its check; no
+    partial file is left behind.
     """
     if not renditions:
         raise ValueError("make_proxies needs at least one rendition")
@@ -383,7 +381,6 @@ def make_proxies(
             what=what,
             duration=src.duration,
             on_progress=on_progress,
-            timeout=timeout or ff.timeout + 10 * src.duration,
         )
         probes = [verify_proxy(ff, src, tmp, size, name=final.name)
                   for tmp, final, size in zip(temps, finals, sizes, strict=True)]  # fmt: skip

@@ -311,7 +311,7 @@ def make_storyboard(
         grids = sheet_grids(len(times), columns, rows)
         sheets = [workdir / SHEET_NAME.format(k + 1) for k in range(len(grids))]
         ff.run(sheets_args(scratch, tile, grids, columns * rows, recipe["quality"], sheets),
-               what=f"tiling the storyboard of {name}")  # fmt: skip
+               what=f"tiling the storyboard of {name}", duration=src.duration)  # fmt: skip
     finally:
         scratch.unlink(missing_ok=True)
 
@@ -352,12 +352,8 @@ def _pick_frames(
 ) -> list[float]:
     """Write the picked frames to ``out``; return their times."""
     what = f"making a storyboard of {src.path.name}"
-    # Keyframes only reads the file and decodes a few frames: well under real
-    # time. Decoding everything can approach real time for 4K on 2 cores.
-    timeout = max(ff.timeout, src.duration) if keyframes_only else ff.timeout + 2 * src.duration
     stderr = ff.transcode(frames_args(src.path, ff.formats, stream, interval, tile, out, keyframes_only=keyframes_only),
-                          what=what, duration=src.duration, on_progress=on_progress,
-                          timeout=timeout, loglevel="info")  # fmt: skip
+                          what=what, duration=src.duration, on_progress=on_progress, loglevel="info")  # fmt: skip
     times = parse_showinfo(stderr)
     size = out.stat().st_size if out.is_file() else 0
     frame_bytes = tile[0] * tile[1] * 3
