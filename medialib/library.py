@@ -482,6 +482,34 @@ class Library:
 
     # --- fixity -----------------------------------------------------------
 
+    # --- accounts (the web app) ---------------------------------------------------
+
+    def add_user(self, name: str, role: str, password: str) -> dict[str, Any]:
+        """An account for the web app: role film-maker, staff or admin; the password is stored as argon2."""
+        from medialib import accounts
+
+        with self.transaction() as s:
+            return accounts.add_user(s, self.actor, name, role, password).as_dict()
+
+    def users(self) -> list[dict[str, Any]]:
+        from medialib import accounts
+
+        with self.session() as s:
+            return accounts.list_users(s)
+
+    def set_user_role(self, name: str, role: str) -> dict[str, Any]:
+        from medialib import accounts
+
+        with self.transaction() as s:
+            return accounts.set_role(s, self.actor, name, role).as_dict()
+
+    def disable_user(self, name: str) -> dict[str, Any]:
+        """Disable an account and end its sessions (the account stays in the audit log)."""
+        from medialib import accounts
+
+        with self.transaction() as s:
+            return accounts.disable_user(s, self.actor, name).as_dict()
+
     # --- publishing -------------------------------------------------------------
 
     def publish(self, target: str | None = None, *, at: str | datetime | None = None, dry_run: bool = False,

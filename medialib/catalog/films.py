@@ -29,6 +29,7 @@ class FilmChanges:
     publish_at: datetime | None = _UNSET
     current_cut: int | None = _UNSET  # seq to pin; None unpins (newest is current)
     poster_at: float | None = _UNSET  # seconds into the current cut; None = automatic
+    owner_id: int | None = _UNSET  # the film-maker account that may see and change it in the web app
 
     def cleaned(self) -> dict[str, Any]:
         """The set fields, checked and normalised. Raises BadInput."""
@@ -53,6 +54,8 @@ class FilmChanges:
             if self.poster_at is not None and self.poster_at < 0:
                 raise BadInput("--poster-at must not be negative")
             out["poster_at"] = self.poster_at
+        if self.owner_id is not _UNSET:
+            out["owner_id"] = self.owner_id
         return out
 
 

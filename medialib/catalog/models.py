@@ -29,6 +29,7 @@ class Film(Base):
     poster_at: Mapped[float | None]  # seconds into the current cut; None = chosen automatically
     taken_down_at: Mapped[datetime | None]  # `medialib takedown`: voids earlier approvals
     taken_down_reason: Mapped[str | None] = mapped_column(Text)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     pinned_cut_id: Mapped[int | None] = mapped_column(
         ForeignKey("cuts.id", use_alter=True, ondelete="SET NULL"), index=True
     )
@@ -326,3 +327,33 @@ class PublishLock(Base):
     holder: Mapped[str] = mapped_column(String(200))  # host:pid
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    """An account of the web app: a film-maker, staff or an admin."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)  # the sign-in name
+    role: Mapped[str] = mapped_column(String(20))  # film-maker | staff | admin
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<User {self.name} {self.role}>"
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+    user: Mapped[User] = relationship(lazy="joined")

@@ -61,6 +61,7 @@ def _metadata(film: Any) -> dict[str, Any]:
         "licence": film.licence,
         "publish_at": iso(film.publish_at),
         "poster_at": film.poster_at,
+        "owner_id": film.owner_id,
     }
 
 
