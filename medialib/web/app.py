@@ -95,10 +95,14 @@ def create_app(lib: Library, *, secure_cookies: bool = False) -> FastAPI:
 
     from fastapi.staticfiles import StaticFiles
 
-    from medialib.web import api, pages
+    from medialib.web import admin, api, film_page, maker, pages, staff
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(auth.router)
     app.include_router(pages.router)
+    app.include_router(maker.router)  # before film_page: /films/new is not a slug
+    app.include_router(film_page.router)
+    app.include_router(staff.router)
+    app.include_router(admin.router)
     app.include_router(api.router)
     return app
