@@ -92,6 +92,14 @@ def made(tmp_path_factory: pytest.TempPathFactory, ff: FFmpeg) -> dict[str, Path
     make("long.mp4", "testsrc2=size=192x108:rate=10:duration=25", "-g", "10", "-sc_threshold", "0")
     # 12 s with one keyframe only: keyframes are too sparse for a storyboard.
     make("onekey.mp4", "testsrc2=size=192x108:rate=10:duration=12", "-g", "1000", "-sc_threshold", "0")
+    # 10 s with a keyframe every second: the poster search can use keyframes.
+    every_second = ["-g", "25", "-sc_threshold", "0"]
+    make("keyed.mp4", "testsrc2=size=320x240:rate=25:duration=10", *every_second)
+    make("keyed-interlaced.mp4", "testsrc2=size=320x240:rate=25:duration=10", *every_second,
+         "-flags", "+ildct+ilme", "-top", "1", "-vf", "setfield=tff")  # fmt: skip
+    # The same, but every keyframe is black (and nothing else).
+    make("black-keys.mp4", "testsrc2=size=320x240:rate=25:duration=10", *every_second,
+         "-vf", "drawbox=c=black:t=fill:enable='eq(mod(n,25),0)'")  # fmt: skip
     return {p.name: p for p in d.iterdir()}
 
 
@@ -294,6 +302,54 @@ def test_posters_of_sources(ff: FFmpeg, sources: dict[str, Path], tmp_path: Path
         check_image(ff, out.path, out.mime, out.width, out.height)
     if name == "portrait.mp4":
         assert all(o.height > o.width for o in result.outputs)
+    if name == "short.mp4":  # 0.5 s, one keyframe: the exact frames are searched
+        assert result.data["keyframes"] == 1 and result.data["search"] == "exact"
+
+
+@pytest.mark.parametrize("name", ["keyed.mp4", "keyed-interlaced.mp4"])
+def test_poster_search_decodes_keyframes_only(ff: FFmpeg, made: dict[str, Path], tmp_path: Path, name: str) -> None:
+    src = media(ff, made[name])
+    recipe = posters.check_recipe("poster", {"widths": [320]})
+    result = make_posters(ff, src, recipe, workdir(tmp_path / "search"))
+    assert result.data["search"] == "keyframes" and result.data["chosen_by"] == "search"
+    # The keyframe before each tried time (window 2.5-4.5 s, and 1, 6, 7.5 s), each once.
+    tried = result.data["candidates"]
+    assert [c["time"] for c in tried] == [2.0, 3.0, 4.0, 1.0, 6.0, 7.0]
+    assert [c["in_window"] for c in tried] == [False, True, True, False, False, False]
+    assert result.data["keyframes"] == 6
+    # Each is the frame at its time: the same picture an exact seek decodes.
+    exact = posters.grab_stats(ff, src, [c["time"] for c in tried])
+    assert [{k: c[k] for k in ("mean", "std", "detail")} for c in tried] == [s.as_dict() for s in exact]
+    assert result.data["time"] in (3.0, 4.0) and result.data["in_window"] is True
+    for out in result.outputs:
+        check_image(ff, out.path, out.mime, 320, 240)
+    # The poster written is that frame: exactly what choosing its time by hand gives
+    # (an interlaced keyframe is deinterlaced without its neighbours, so only nearly).
+    chosen = make_posters(ff, src, recipe, workdir(tmp_path / "chosen"), at=result.data["time"])
+    for out in result.outputs:
+        mine, theirs = grey(ff, out.path), grey(ff, tmp_path / "chosen" / out.name)
+        if src.interlaced:
+            assert sum(abs(a - b) for a, b in zip(mine, theirs)) / len(mine) < 3
+        else:
+            assert out.path.read_bytes() == (tmp_path / "chosen" / out.name).read_bytes()
+    # A time chosen by hand is honoured exactly, not moved to its keyframe.
+    between = make_posters(ff, src, recipe, workdir(tmp_path / "between"), at=result.data["time"] + 0.52)
+    assert between.data["time"] == result.data["time"] + 0.52 and "search" not in between.data
+    assert between.data["frame"] == posters.grab_stats(ff, src, [result.data["time"] + 0.52])[0].as_dict()
+    assert between.data["frame"] != chosen.data["frame"]
+
+
+def test_poster_search_falls_back_to_exact_frames_when_the_keyframes_are_black(
+    ff: FFmpeg, made: dict[str, Path], tmp_path: Path
+) -> None:
+    result = make_posters(ff, media(ff, made["black-keys.mp4"]), posters.check_recipe("poster", {}), tmp_path)
+    assert result.data["keyframes"] == 6 and result.data["search"] == "exact"
+    assert result.data["chosen_by"] == "search" and result.data["rejected"] is None
+    tried = {c["time"]: c for c in result.data["candidates"]}
+    assert tried[3.0]["rejected"] == "dark" and tried[2.75].get("rejected") is None  # on and off a keyframe
+    assert result.data["time"] % 1.0 != 0.0
+    for ext in ("jpg", "webp"):
+        assert mean_luma(ff, tmp_path / f"poster-320.{ext}") > 100
 
 
 def test_poster_skips_a_fade_in(ff: FFmpeg, made: dict[str, Path], tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from medialib.errors import ConfigError
 
 # Bump when the code that applies a kind changes its output.
-VERSIONS = {"analysis": 1, "proxy": 1, "poster": 1, "storyboard": 1}
+VERSIONS = {"analysis": 1, "proxy": 1, "poster": 2, "storyboard": 1}
 
 # The recipes of a new library. Parameters not given take each kind's defaults.
 DEFAULT_RECIPES: dict[str, dict[str, Any]] = {
