@@ -378,7 +378,7 @@ class Library:
         with self.session() as s:
             if slug is not None:
                 return review.review(s, self, get_film(s, slug), at)
-            return [review.review(s, self, f, at) for f in s.scalars(queries.films())]
+            return review.review_all(s, self, at)
 
     def approve(self, slug: str, by: str, at: datetime | None = None) -> dict[str, Any]:
         """Approve the current cut; CheckFailed listing the unmet gates if not allowed."""
@@ -427,6 +427,25 @@ class Library:
 
         with self.transaction() as s:
             return views.caption_view(tracks.approve_track(s, self, self.actor, slug, language, by, kind))
+
+    def check_caption_text(self, slug: str, language: str, text: str) -> dict[str, Any]:
+        """The syntax and quality findings of WebVTT text for the film's current cut, without saving it.
+
+        Never refuses text a browser would reject: that is a finding (see tracks.report_text)."""
+        from medialib.captions import tracks
+
+        with self.session() as s:
+            return tracks.check_edit(s, self, slug, language, text)
+
+    def save_captions(self, slug: str, language: str, text: str, kind: str = "captions",
+                      by: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """Save edited WebVTT text as the track's new version: a human-edited draft, kept even with
+        errors, its approval void. Returns the track with ``changed`` and the ``report`` (findings)."""
+        from medialib.captions import tracks
+
+        with self.transaction() as s:
+            track, report, changed = tracks.save_text(s, self, self.actor, slug, language, text, kind, by=by)
+            return {**views.caption_view(track), "changed": changed, "report": report}
 
     def draft_captions(self, slug: str, language: str = "en",
                        on_progress: Callable[[float, float | None], None] | None = None) -> dict[str, Any]:  # fmt: skip

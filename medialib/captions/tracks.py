@@ -234,6 +234,101 @@ def check_track(session: Session, lib: Any, slug: str, language: str, kind: str 
             "approved": state.approved, "state": state.reason, **report}  # fmt: skip
 
 
+def film_context(session: Session, lib: Any, film: Film) -> dict[str, Any]:
+    """What caption checks need to know about the film's current cut: duration, frame rate, speech."""
+    cut = film.current_cut
+    return {"duration": cut.duration if cut else None, "frame_rate": (cut.frame_rate or 25.0) if cut else 25.0,
+            "speech": speech_intervals(session, lib, film)}  # fmt: skip
+
+
+def report_text(text: str, config: Any, *, duration: float | None = None, frame_rate: float = 25.0,
+                speech: Sequence[tuple[float, float]] | None = None) -> dict[str, Any]:  # fmt: skip
+    """The syntax and quality report of WebVTT text as a person typed it, read as a browser reads it.
+
+    Unlike :func:`check_text` it never refuses: a file a browser rejects as a
+    whole (a bad signature) comes back as one ``syntax`` error finding, so
+    that an editor can show what is wrong. ``accepted`` is False then.
+    """
+    from medialib.captions import quality, webvtt
+
+    parsed = webvtt.parse(text)
+    found = quality.check(parsed, quality.thresholds_from_config(config), video_duration=duration,
+                          frame_rate=frame_rate, speech=list(speech) if speech is not None else None)  # fmt: skip
+    return {
+        "accepted": parsed.accepted,
+        "cues": len(parsed.cues),
+        "findings": [f.as_dict() for f in found],
+        "errors": sum(1 for f in found if f.level == "error"),
+        "warnings": sum(1 for f in found if f.level == "warning"),
+    }
+
+
+def edited_text(text: str) -> str:
+    """Text from an editor as it is stored: no byte-order mark, LF line ends, one final line break.
+
+    Raises BadInput for blank text or text over the caption file size limit."""
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise BadInput("the caption text is empty: nothing to save (a track is never replaced by an empty file)")
+    if not text.endswith("\n"):
+        text += "\n"
+    size = len(text.encode("utf-8"))
+    if size > MAX_BYTES:
+        raise BadInput(f"the caption text is {size / 1e6:.1f} MB: too large for a caption file")
+    return text
+
+
+def check_edit(session: Session, lib: Any, slug: str, language: str, text: str) -> dict[str, Any]:
+    """The report of edited caption text against the film's current cut, without saving anything."""
+    film = get_film(session, slug)
+    validate.language(language)
+    return report_text(edited_text(text), lib.config, **film_context(session, lib, film))
+
+
+def save_text(session: Session, lib: Any, actor: str, slug: str, language: str, text: str,
+              kind: str = "captions", by: str | None = None) -> tuple[CaptionTrack, dict[str, Any], bool]:  # fmt: skip
+    """Store caption text edited by a person as the track's new version; returns (track, report, changed).
+
+    The new version is a human-edited draft: kept even when a browser would
+    drop cues or reject the file (``report`` lists the findings, and approval
+    stays refused while errors remain), and any approval of the track is
+    void. An edited machine draft becomes a human track (so a new machine
+    draft never replaces it); saved unchanged it stays a machine draft.
+    Text identical to the current file changes nothing (``changed`` False).
+    The file is written beside its final name and renamed into place.
+
+    Raises NotFound (no such film or track), BadInput (a bad language or
+    kind, blank or oversized text).
+    """
+    film = get_film(session, slug, for_update=True)
+    language = validate.language(language)
+    track = get_track(session, film, language, check_kind(kind))
+    text = edited_text(text)
+    report = report_text(text, lib.config, **film_context(session, lib, film))
+    sha = sha256_text(text.encode("utf-8"))
+    path = lib.config.captions_dir / track.path
+    on_disk = sha256_text(path.read_bytes()) if path.is_file() else None
+    if sha == on_disk == track.sha256:
+        return track, report, False
+    tmp, final, sha = _write(lib.config.captions_dir, track.path, text)
+    try:
+        was_machine_draft = track.origin == "machine"
+        if not (was_machine_draft and sha == track.draft_sha256):
+            track.origin = "human"
+        track.source_format, track.encoding, track.sha256 = "vtt", "utf-8", sha
+        track.cut_sha256 = film.current_cut.sha256 if film.current_cut else None
+        track.status, track.approved_by, track.approved_at = "draft", None, None
+        track.approved_sha256 = track.approved_cut_sha256 = None
+        session.flush()
+        audit.record(session, actor, "captions.edit", f"film:{slug}", language=language, kind=kind, sha256=sha,
+                     previous_sha256=on_disk, by=by, cues=report["cues"], errors=report["errors"],
+                     warnings=report["warnings"], machine_draft_edited=was_machine_draft)  # fmt: skip
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return track, report, True
+
+
 def approve_track(session: Session, lib: Any, actor: str, slug: str, language: str, by: str,
                   kind: str = "captions") -> CaptionTrack:  # fmt: skip
     """Approve a track for the current cut; CheckFailed while errors remain or a
@@ -266,11 +361,14 @@ def approve_track(session: Session, lib: Any, actor: str, slug: str, language: s
     return track
 
 
-def gate(session: Session, lib: Any, film: Film) -> tuple[Check, tuple[tuple[str, str], ...]]:
-    """The captions gate, and the (language, sha256) of the approved tracks."""
+def gate(session: Session, lib: Any, film: Film,
+         prefetched: list[CaptionTrack] | None = None) -> tuple[Check, tuple[tuple[str, str], ...]]:  # fmt: skip
+    """The captions gate, and the (language, sha256) of the approved tracks.
+    ``prefetched``: the film's tracks, when the caller loaded many films' at once."""
     languages = [validate.language(lang) for lang in lib.config["captions.required_languages"]]
     cut = film.current_cut
-    tracks = {(t.language, t.kind): t for t in tracks_of(session, film)}
+    found = tracks_of(session, film) if prefetched is None else prefetched
+    tracks = {(t.language, t.kind): t for t in found}
     reasons, approved = [], []
     for track in tracks.values():
         state = track_state(lib, track, cut.sha256 if cut else None)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from medialib.catalog import audit, gates, validate
 from medialib.catalog.db import utcnow
 from medialib.catalog.gates import (AppearanceFacts, ApprovalFacts, Check, ConsentFacts, FilmFacts, PersonFacts,
                                     Policy)  # fmt: skip
 from medialib.captions.tracks import gate as caption_tracks_gate
-from medialib.catalog.models import Appearance, Approval, Film
+from medialib.catalog.models import Appearance, Approval, CaptionTrack, DerivativeJob, Film, Person
 from medialib.errors import CheckFailed
 
 
@@ -21,7 +22,47 @@ def policy(config: Any) -> Policy:
     return Policy(publish_scope=config["consent.publish_scope"], minor_age=config["consent.minor_age"])
 
 
-def _derivatives_check(session: Session, lib: Any, film: Film) -> tuple[Check, Check]:
+@dataclass
+class Prefetched:
+    """What film_facts needs about many films, loaded in a few queries (the review board)."""
+
+    jobs: dict[str, list[DerivativeJob]]  # content sha256 -> its derivative jobs (files loaded)
+    appearances: dict[int, list[Appearance]]  # film id -> appearances (person and consents loaded)
+    approvals: dict[int, Approval]  # film id -> its latest approval
+    tracks: dict[int, list[CaptionTrack]]  # film id -> caption tracks
+
+
+def prefetch(session: Session, films: list[Film]) -> Prefetched:
+    ids = [f.id for f in films]
+    shas = sorted({f.current_cut.sha256 for f in films if f.current_cut is not None})
+    pre = Prefetched({}, {}, {}, {})
+    for start in range(0, max(len(shas), 1), 500):
+        chunk = shas[start : start + 500]
+        for job in session.scalars(select(DerivativeJob).where(DerivativeJob.sha256.in_(chunk))
+                                   .options(selectinload(DerivativeJob.files))):  # fmt: skip
+            pre.jobs.setdefault(job.sha256, []).append(job)
+    for start in range(0, max(len(ids), 1), 500):
+        chunk = ids[start : start + 500]
+        for a in session.scalars(select(Appearance).where(Appearance.film_id.in_(chunk))
+                                 .options(selectinload(Appearance.person).selectinload(Person.consents))
+                                 .order_by(Appearance.person_id)):  # fmt: skip
+            pre.appearances.setdefault(a.film_id, []).append(a)
+        for approval in session.scalars(select(Approval).where(Approval.film_id.in_(chunk)).order_by(Approval.id)):
+            pre.approvals[approval.film_id] = approval  # ascending ids: the last one wins
+        for track in session.scalars(select(CaptionTrack).where(CaptionTrack.film_id.in_(chunk))
+                                     .order_by(CaptionTrack.language, CaptionTrack.kind)):  # fmt: skip
+            pre.tracks.setdefault(track.film_id, []).append(track)
+    return pre
+
+
+def review_all(session: Session, lib: Any, at: datetime) -> list[dict[str, Any]]:
+    """The review of every film, with the catalogue read in a handful of queries."""
+    films = list(session.scalars(select(Film).options(selectinload(Film.cuts)).order_by(Film.slug)))
+    pre = prefetch(session, films)
+    return [review(session, lib, film, at, pre) for film in films]
+
+
+def _derivatives_check(session: Session, lib: Any, film: Film, pre: Prefetched | None = None) -> tuple[Check, Check]:
     """(derivatives gate, qc gate) for the film's current cut."""
     from medialib.jobs import derived
     from medialib.media import recipes as recipes_mod
@@ -29,7 +70,8 @@ def _derivatives_check(session: Session, lib: Any, film: Film) -> tuple[Check, C
     if film.current_cut is None:
         return Check(False, ("the film has no cut yet",)), Check(False, ("the film has no cut yet",))
     wanted = recipes_mod.resolve(lib.config["recipes"])
-    jobs = derived.current_jobs(session, lib, film)
+    jobs = derived.current_jobs(session, lib, film,
+                                None if pre is None else pre.jobs.get(film.current_cut.sha256, []))  # fmt: skip
     if not any(job.status == "done" for job in jobs.values()):
         missing = (f"not built yet (run `medialib process {film.slug}`)",)
         return Check(False, missing), Check(False, missing)
@@ -48,15 +90,17 @@ def _derivatives_check(session: Session, lib: Any, film: Film) -> tuple[Check, C
     deriv = Check(not reasons, tuple(reasons) or ("all derivatives built and in place",))
     if any(jobs.get(n) is None or jobs[n].status != "done" for n, r in wanted.items() if r.kind == "analysis"):
         return deriv, Check(False, (f"not measured yet (run `medialib process {film.slug}`)",))
-    report = derived.qc_report(session, lib, film)
+    report = derived.qc_report(session, lib, film, jobs)
     errors = [f"{f['code']}: {f['message']}" for f in report["findings"] if f["level"] == "error"]
     return deriv, Check(not errors, tuple(errors) or ("no error-level finding",))
 
 
-def film_facts(session: Session, lib: Any, film: Film) -> FilmFacts:
-    derivatives, qc = _derivatives_check(session, lib, film)
+def film_facts(session: Session, lib: Any, film: Film, pre: Prefetched | None = None) -> FilmFacts:
+    derivatives, qc = _derivatives_check(session, lib, film, pre)
     appearances = []
-    for a in session.scalars(select(Appearance).where(Appearance.film_id == film.id).order_by(Appearance.person_id)):
+    listed = (session.scalars(select(Appearance).where(Appearance.film_id == film.id).order_by(Appearance.person_id))
+              if pre is None else pre.appearances.get(film.id, []))  # fmt: skip
+    for a in listed:
         p = a.person
         consents = tuple(
             ConsentFacts(c.id, c.status, tuple(c.scopes), c.signed_on, c.expires_on, c.guardian, c.withdrawn_at)
@@ -64,11 +108,13 @@ def film_facts(session: Session, lib: Any, film: Film) -> FilmFacts:
         )
         appearances.append(AppearanceFacts(PersonFacts(p.id, p.name, p.born, p.erased_at is not None, consents),
                                            a.identifiable))  # fmt: skip
-    latest = session.scalars(select(Approval).where(Approval.film_id == film.id)
-                             .order_by(Approval.id.desc()).limit(1)).one_or_none()  # fmt: skip
+    latest = (session.scalars(select(Approval).where(Approval.film_id == film.id)
+                              .order_by(Approval.id.desc()).limit(1)).one_or_none()
+              if pre is None else pre.approvals.get(film.id))  # fmt: skip
     approval = ApprovalFacts(latest.id, latest.cut_sha256, latest.by, latest.at, latest.snapshot) if latest else None
     cut = film.current_cut
-    captions, caption_tracks = caption_tracks_gate(session, lib, film)
+    captions, caption_tracks = caption_tracks_gate(session, lib, film,
+                                                   None if pre is None else pre.tracks.get(film.id, []))  # fmt: skip
     return FilmFacts(
         slug=film.slug, cut_sha256=cut.sha256 if cut else None, publish_at=film.publish_at,
         derivatives=derivatives, qc=qc, captions=captions, appearances=tuple(appearances),
@@ -76,8 +122,8 @@ def film_facts(session: Session, lib: Any, film: Film) -> FilmFacts:
     )  # fmt: skip
 
 
-def review(session: Session, lib: Any, film: Film, at: datetime) -> dict[str, Any]:
-    results = gates.evaluate(film_facts(session, lib, film), at, policy(lib.config))
+def review(session: Session, lib: Any, film: Film, at: datetime, pre: Prefetched | None = None) -> dict[str, Any]:
+    results = gates.evaluate(film_facts(session, lib, film, pre), at, policy(lib.config))
     return {
         "slug": film.slug,
         "title": film.title,

@@ -15,14 +15,17 @@ from medialib.media.probe import tech_info
 from medialib.media.types import SourceMedia
 
 
-def current_jobs(session: Session, lib: Any, film: Film) -> dict[str, DerivativeJob]:
-    """recipe name -> the job of the current cut under the current recipe (any status)."""
+def current_jobs(session: Session, lib: Any, film: Film,
+                 prefetched: list[DerivativeJob] | None = None) -> dict[str, DerivativeJob]:  # fmt: skip
+    """recipe name -> the job of the current cut under the current recipe (any status).
+    ``prefetched``: the jobs of the current cut's content, when the caller loaded many at once."""
     cut = film.current_cut
     if cut is None:
         return {}
     recipes = recipes_mod.resolve(lib.config["recipes"])
     wanted = wanted_hashes(recipes, film.poster_at)
-    jobs = session.scalars(select(DerivativeJob).where(DerivativeJob.sha256 == cut.sha256))
+    jobs = prefetched if prefetched is not None else session.scalars(
+        select(DerivativeJob).where(DerivativeJob.sha256 == cut.sha256))  # fmt: skip
     return {j.recipe: j for j in jobs if wanted.get(j.recipe) == j.recipe_hash}
 
 
@@ -40,11 +43,11 @@ def files_view(session: Session, lib: Any, film: Film) -> list[dict[str, Any]]:
     return out
 
 
-def qc_report(session: Session, lib: Any, film: Film) -> dict[str, Any]:
+def qc_report(session: Session, lib: Any, film: Film, jobs: dict[str, DerivativeJob] | None = None) -> dict[str, Any]:
     cut = film.current_cut
     if cut is None:
         raise NotFound(f"film {film.slug!r} has no cut yet (add one with `medialib cut add`)")
-    jobs = current_jobs(session, lib, film)
+    jobs = current_jobs(session, lib, film) if jobs is None else jobs
     done = {name: job for name, job in jobs.items() if job.status == "done"}
     analysis = next((j.data for j in done.values() if j.kind == "analysis"), None)
     proxy = next((j.data for j in done.values() if j.kind == "proxy"), None)
