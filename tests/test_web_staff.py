@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from medialib.errors import BadInput
 from medialib.library import Library
 from tests.launch import FAST, FORM, captions_text, make_publishable
 from tests.web_helpers import PASSWORDS, ROLES, client, csrf_of, form_token, sign_in
@@ -260,6 +261,8 @@ def test_the_live_check_api(web):
     assert staff.post(url, json={"text": BROKEN}, headers={"X-CSRF-Token": "forged"}).status_code == 403
     assert staff.post(url, json={"text": "  "}, headers=headers).status_code == 400
     assert staff.post(url, json={}, headers=headers).status_code == 422
+    with pytest.raises(BadInput, match="not valid Unicode"):  # a lone surrogate, from the Python API
+        lib.save_captions("hope", "en", "WEBVTT\n\n\ud800")
     assert staff.post("/api/films/hope/captions/not a language/check", json={"text": BROKEN},
                       headers=headers).status_code == 400  # fmt: skip
     assert staff.post("/api/films/nowhere/captions/en/check", json={"text": BROKEN}, headers=headers).status_code == 404

@@ -266,13 +266,16 @@ def report_text(text: str, config: Any, *, duration: float | None = None, frame_
 def edited_text(text: str) -> str:
     """Text from an editor as it is stored: no byte-order mark, LF line ends, one final line break.
 
-    Raises BadInput for blank text or text over the caption file size limit."""
+    Raises BadInput for blank text, text that is not valid Unicode, or text over the caption file size limit."""
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise BadInput("the caption text is empty: nothing to save (a track is never replaced by an empty file)")
     if not text.endswith("\n"):
         text += "\n"
-    size = len(text.encode("utf-8"))
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise BadInput(f"the caption text is not valid Unicode (a lone surrogate at character {exc.start})") from None
     if size > MAX_BYTES:
         raise BadInput(f"the caption text is {size / 1e6:.1f} MB: too large for a caption file")
     return text
