@@ -174,7 +174,7 @@ def audio_args(src_path: str | os.PathLike[str], formats: Sequence[str]) -> list
 
 
 def load_audio(
-    ff: FFmpeg, src_path: str | os.PathLike[str], formats: Sequence[str], *, timeout: float | None = None
+    ff: FFmpeg, src_path: str | os.PathLike[str], formats: Sequence[str], *, duration: float | None = None
 ) -> np.ndarray:
     """The first audio stream of ``src_path`` as float32 mono samples at 16 kHz.
 
@@ -184,7 +184,7 @@ def load_audio(
 
     what = f"reading the sound of {os.fspath(src_path)}"
     try:
-        raw = ff.capture(audio_args(src_path, formats), what=what, timeout=timeout)
+        raw = ff.capture(audio_args(src_path, formats), what=what, duration=duration)
     except ToolFailed as exc:
         # ffmpeg's last words for "-map 0:a:0" on a file without sound
         if any(sign in exc.message for sign in ("matches no streams", "trailing '?' to the map", "any stream")):
@@ -661,7 +661,7 @@ def draft(
         duration = float(probe["format"].get("duration") or 0.0)
     except (TypeError, ValueError):
         duration = 0.0
-    audio = load_audio(ff, src_path, formats, timeout=max(ff.timeout, 60.0) + duration)
+    audio = load_audio(ff, src_path, formats, duration=duration)
     if on_progress is not None:
         on_progress(0.02, None)
 
