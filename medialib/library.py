@@ -149,7 +149,17 @@ class Library:
 
     @property
     def actor(self) -> str:
-        return self.config.user
+        """Who the audit log names for changes made through this object."""
+        return getattr(self, "_acting_as", None) or self.config.user
+
+    def acting_as(self, name: str) -> "Library":
+        """The same library (engine, store, settings), with changes recorded as made by ``name``
+        (the web app: the signed-in person)."""
+        import copy
+
+        other = copy.copy(self)
+        other._acting_as = name
+        return other
 
     # --- films --------------------------------------------------------------
 
@@ -370,15 +380,16 @@ class Library:
         data["forms_removed"] = len(removed)
         return data
 
-    def review(self, slug: str | None = None, at: datetime | None = None) -> Any:
-        """The gates of one film (a dict), or of every film (a list)."""
+    def review(self, slug: str | None = None, at: datetime | None = None, *, check_files: bool = True) -> Any:
+        """The gates of one film (a dict), or of every film (a list). ``check_files=False``
+        (every film only) trusts the catalogue that derivative files are in place."""
         from medialib.consent import review
 
         at = at or db.utcnow()
         with self.session() as s:
             if slug is not None:
                 return review.review(s, self, get_film(s, slug), at)
-            return review.review_all(s, self, at)
+            return review.review_all(s, self, at, check_files)
 
     def approve(self, slug: str, by: str, at: datetime | None = None) -> dict[str, Any]:
         """Approve the current cut; CheckFailed listing the unmet gates if not allowed."""

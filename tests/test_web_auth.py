@@ -126,3 +126,20 @@ def test_a_disabled_user_is_signed_out(web):
     web.disable_user("maker")
     assert c.get("/api/me").status_code == 401
     assert client(web).post("/login", data={"name": "maker", "password": PASSWORDS["maker"]}).status_code == 401
+
+
+def test_changes_made_on_the_web_name_the_signed_in_person(web):
+    admin = sign_in(client(web), "admin")
+    page = admin.get("/admin/users")
+    r = admin.post("/admin/users", data={"csrf_token": form_token(page.text), "name": "newcomer",
+                                         "role": "film-maker", "password": "newcomer-password"})  # fmt: skip
+    assert r.status_code in (200, 303), r.text[:300]
+    events = [e for e in web.audit("user:newcomer") if e["action"] == "user.add"]
+    assert [e["actor"] for e in events] == ["web:admin"]
+
+
+def test_malformed_api_input_is_a_4xx_that_does_not_echo_it(web):
+    staff = sign_in(client(web), "staff")
+    r = staff.post("/api/films/makers-film/captions/en/check", headers={"X-CSRF-Token": csrf_of(staff),
+                   "Content-Type": "application/json"}, content=b'{"text": "\\ud800"')  # fmt: skip
+    assert 400 <= r.status_code < 500 and "\\ud800" not in r.text

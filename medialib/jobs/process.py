@@ -98,8 +98,26 @@ class Report:
 # --- planning (reads the catalogue only: no ffmpeg, no file access) ---------------
 
 
+_WANTED: dict[tuple[tuple[int, ...], float | None], tuple[tuple[Recipe, ...], dict[str, str]]] = {}
+
+
 def wanted_hashes(recipes: dict[str, Recipe], poster_at: float | None) -> dict[str, str]:
-    """recipe name -> the hash its output must have now."""
+    """recipe name -> the hash its output must have now.
+
+    Remembered per set of Recipe objects (resolve() hands out the same ones for
+    the same settings, and they are never changed): the review board asks for
+    every film."""
+    objects = tuple(recipes.values())
+    key = (tuple(map(id, objects)), poster_at)
+    known = _WANTED.get(key)
+    if known is None or known[0] != objects or any(a is not b for a, b in zip(known[0], objects)):
+        if len(_WANTED) > 256:
+            _WANTED.clear()
+        known = _WANTED[key] = (objects, _wanted_hashes(recipes, poster_at))
+    return dict(known[1])
+
+
+def _wanted_hashes(recipes: dict[str, Recipe], poster_at: float | None) -> dict[str, str]:
     analysis = next((r for r in recipes.values() if r.kind == "analysis"), None)
     base = analysis.hash() if analysis else ""
     wanted = {}

@@ -87,8 +87,25 @@ def merge(configured: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
     return merged
 
 
+_RESOLVED: dict[int, tuple[Any, dict[str, Recipe]]] = {}
+
+
 def resolve(configured: Mapping[str, Any] | None) -> dict[str, Recipe]:
-    """Every enabled recipe, checked, with defaults filled in. Raises ConfigError."""
+    """Every enabled recipe, checked, with defaults filled in. Raises ConfigError.
+
+    Loaded settings are never changed in place, so the result for one settings
+    table is remembered (the review board resolves them for every film)."""
+    known = _RESOLVED.get(id(configured))
+    if known is not None and known[0] is configured:
+        return dict(known[1])
+    result = _resolve(configured)
+    if len(_RESOLVED) > 64:
+        _RESOLVED.clear()
+    _RESOLVED[id(configured)] = (configured, result)
+    return dict(result)
+
+
+def _resolve(configured: Mapping[str, Any] | None) -> dict[str, Recipe]:
     recipes: dict[str, Recipe] = {}
     analysis_count = 0
     for name, params in merge(configured).items():

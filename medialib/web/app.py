@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -85,6 +86,15 @@ def create_app(lib: Library, *, secure_cookies: bool = False) -> FastAPI:
         if wants_json(request):
             return JSONResponse({"error": exc.message}, status_code=code)
         return render(request, "error.html", status_code=code, message=exc.message, code=code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # Never echo the input back (it may not even be encodable); name the fields.
+        fields = sorted({".".join(str(p) for p in e.get("loc", ())[1:]) or "body" for e in exc.errors()})
+        message = f"invalid request: check {', '.join(fields)}"
+        if wants_json(request):
+            return JSONResponse({"error": message}, status_code=422)
+        return render(request, "error.html", status_code=422, message=message, code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

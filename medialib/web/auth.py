@@ -93,7 +93,10 @@ class SignInLimiter:
 
 
 def lib_of(request: Request) -> Any:
-    return request.app.state.lib
+    """The library, acting as the signed-in person (so the audit log names them)."""
+    lib = request.app.state.lib
+    viewer = getattr(request.state, "viewer", None)
+    return lib.acting_as(f"web:{viewer.name}") if viewer is not None else lib
 
 
 def viewer_of(request: Request) -> Viewer | None:
