@@ -202,7 +202,7 @@ class Library:
         with self.session() as s:
             get_film(s, slug)
             events = []
-            for event in s.scalars(queries.audit_for("")):
+            for event in s.scalars(queries.audit_for_film(slug)):
                 if (event.subject == f"film:{slug}" or event.subject.startswith(f"cut:{slug}#")
                         or slug in (event.details or {}).get("films", [])):  # fmt: skip
                     events.append(views.audit_view(event))

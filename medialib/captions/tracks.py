@@ -159,9 +159,14 @@ class TrackState:
     reason: str  # what a person should know
 
 
-def track_state(lib: Any, track: CaptionTrack, current_cut_sha: str | None) -> TrackState:
-    path = lib.config.captions_dir / track.path
-    file_sha = sha256_text(path.read_bytes()) if path.is_file() else None
+def track_state(lib: Any, track: CaptionTrack, current_cut_sha: str | None, read_file: bool = True) -> TrackState:
+    """Whether ``track`` is approved for the current cut and unchanged since. ``read_file=False``
+    trusts the catalogue's record of the file (the review board); publish and approval read it."""
+    if read_file:
+        path = lib.config.captions_dir / track.path
+        file_sha = sha256_text(path.read_bytes()) if path.is_file() else None
+    else:
+        file_sha = track.sha256
     label = f"{track.language} {track.kind}"
     if file_sha is None:
         return TrackState(None, False, f"{label}: the file captions/{track.path} is missing")
@@ -364,17 +369,19 @@ def approve_track(session: Session, lib: Any, actor: str, slug: str, language: s
     return track
 
 
-def gate(session: Session, lib: Any, film: Film,
-         prefetched: list[CaptionTrack] | None = None) -> tuple[Check, tuple[tuple[str, str], ...]]:  # fmt: skip
+def gate(session: Session, lib: Any, film: Film, prefetched: list[CaptionTrack] | None = None,
+         read_files: bool = True) -> tuple[Check, tuple[tuple[str, str], ...]]:  # fmt: skip
     """The captions gate, and the (language, sha256) of the approved tracks.
-    ``prefetched``: the film's tracks, when the caller loaded many films' at once."""
+    ``prefetched``: the film's tracks, when the caller loaded many films' at once;
+    ``read_files=False`` trusts the recorded hashes of the caption files."""
     languages = [validate.language(lang) for lang in lib.config["captions.required_languages"]]
     cut = film.current_cut
     found = tracks_of(session, film) if prefetched is None else prefetched
     tracks = {(t.language, t.kind): t for t in found}
     reasons, approved = [], []
-    for track in tracks.values():
-        state = track_state(lib, track, cut.sha256 if cut else None)
+    states = {key: track_state(lib, t, cut.sha256 if cut else None, read_files) for key, t in tracks.items()}
+    for key, track in tracks.items():
+        state = states[key]
         if state.approved:
             approved.append((f"{track.language}/{track.kind}", state.file_sha256 or ""))
     for lang in languages:
@@ -382,9 +389,9 @@ def gate(session: Session, lib: Any, film: Film,
         if not candidates:
             reasons.append(f"{lang}: no caption track (medialib captions import {film.slug} FILE --lang {lang})")
             continue
-        states = [track_state(lib, t, cut.sha256 if cut else None) for t in candidates]
-        if not any(s.approved for s in states):
-            reasons.extend(s.reason for s in states)
+        states_of = [states[(t.language, t.kind)] for t in candidates]
+        if not any(st.approved for st in states_of):
+            reasons.extend(st.reason for st in states_of)
     if not languages:
         return Check(True, ("no caption language is required (setting captions.required_languages)",)), tuple(approved)
     if reasons:

@@ -71,3 +71,18 @@ def audit_for(subject_prefix: str) -> Select[tuple[AuditEvent]]:
         .where(AuditEvent.subject.startswith(subject_prefix, autoescape=True))
         .order_by(AuditEvent.id)
     )
+
+
+def audit_for_film(slug: str) -> Select[tuple[AuditEvent]]:
+    """Candidate events of a film's trail: its own, its cuts', and any whose details
+    mention the slug (consent events list the films they affect). The caller keeps
+    only those whose details really name the film; the text match narrows the scan."""
+    from sqlalchemy import String, cast, or_
+
+    return (
+        select(AuditEvent)
+        .where(or_(AuditEvent.subject == f"film:{slug}",
+                   AuditEvent.subject.startswith(f"cut:{slug}#", autoescape=True),
+                   cast(AuditEvent.details, String).contains(f'"{slug}"', autoescape=True)))  # fmt: skip
+        .order_by(AuditEvent.id)
+    )

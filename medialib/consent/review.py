@@ -119,7 +119,8 @@ def film_facts(session: Session, lib: Any, film: Film, pre: Prefetched | None = 
     approval = ApprovalFacts(latest.id, latest.cut_sha256, latest.by, latest.at, latest.snapshot) if latest else None
     cut = film.current_cut
     captions, caption_tracks = caption_tracks_gate(session, lib, film,
-                                                   None if pre is None else pre.tracks.get(film.id, []))  # fmt: skip
+                                                   None if pre is None else pre.tracks.get(film.id, []),
+                                                   read_files=pre is None or pre.check_files)  # fmt: skip
     return FilmFacts(
         slug=film.slug, cut_sha256=cut.sha256 if cut else None, publish_at=film.publish_at,
         derivatives=derivatives, qc=qc, captions=captions, appearances=tuple(appearances),
