@@ -408,6 +408,7 @@ def test_offsets_and_sizes_are_checked(web):
         (5, b"678901", 400, "ten.mp4: a chunk of 6 bytes at byte 5 goes beyond the declared size of 10 bytes"),
         ("-1", b"6", 400, "Upload-Offset: '-1' is not a byte offset (a whole number, 0 or more)"),
         ("five", b"6", 400, "Upload-Offset: 'five' is not a byte offset (a whole number, 0 or more)"),
+        ("9" * 5000, b"6", 400, f"Upload-Offset: {'9' * 40!r} is not a byte offset (a whole number, 0 or more)"),
     ]
     for offset, body, code, message in bad:
         r = put(c, upload_id, offset, body)
@@ -419,11 +420,24 @@ def test_offsets_and_sizes_are_checked(web):
     assert c.get(f"/api/uploads/{upload_id}").json()["offset"] == 5
     r = c.put(f"/api/uploads/{upload_id}", content=b"6", headers=api_headers(c))
     assert r.status_code == 400 and "Upload-Offset header (or ?offset=) is required" in r.json()["error"]
+    r = c.put(f"/api/uploads/{upload_id}", params={"offset": "²"}, content=b"67890", headers=api_headers(c))
+    assert r.json() == {"error": "Upload-Offset: '²' is not a byte offset (a whole number, 0 or more)"}
     r = c.put(f"/api/uploads/{upload_id}", params={"offset": "5"}, content=b"67890", headers=api_headers(c))
     assert r.json()["complete"] is True
     assert start(c, "makers-film", -5, "neg.mp4").json() == {"error": "neg.mp4: size must not be negative"}
-    assert start(c, "makers-film", 10**18, "huge.mp4").json()["error"].startswith("huge.mp4: 1000000000.00 GB will "
-                                                                                  "not fit")  # fmt: skip
+    assert start(c, "makers-film", 10**400, "big.mp4").json() == {
+        "error": "big.mp4: the declared size is larger than any disk this library could have"}  # fmt: skip
+    assert start(c, "makers-film", 10, "a.mp4", label="x" * 101).json() == {
+        "error": "--label is too long (101 characters, at most 100)"}  # fmt: skip
+    as_json = api_headers(c, **{"Content-Type": "application/json"})
+    r = c.post("/api/films/makers-film/uploads", content=b'{"size": 10, "label": "\\ud800"}', headers=as_json)
+    assert r.json() == {"error": "--label: not valid text (a lone surrogate)"}
+    r = c.post("/api/films/makers-film/uploads", content=b'{"size": 10, "name": "\\ud800\\u0000.mp4"}', headers=as_json)
+    assert r.status_code == 201 and r.json()["name"] == "__.mp4"
+    r = c.post("/api/films/makers-film/uploads", json={"size": "ten"}, headers=api_headers(c))
+    assert r.status_code == 422 and r.json() == {"error": "invalid request: check size"}
+    assert start(c, "makers-film", 10**14, "huge.mp4").json()["error"].startswith(
+        "huge.mp4: 100000.00 GB will not fit: the library's disk has ")  # fmt: skip
     for not_an_id in ("*", "%2A%2A%2A%2A%2A%2A%2A%2A%2A%2A%2A%2A%2A%2A%2A%2A", "..", "0123456789ABCDEF"):
         assert c.get(f"/api/uploads/{not_an_id}").status_code == 404  # never a glob pattern or a path
     assert c.get("/api/uploads/0123456789abcdef").json() == {

@@ -63,6 +63,8 @@ COPY_CHUNK = 4 << 20  # copying a spooled form upload
 RESERVED_SLUGS = ("new",)  # /films/new is the form, not a film
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{16}$")
 _UNSAFE_NAME = re.compile(r"[^\w.+()\- ]")
+_BYTES = re.compile(r"^[0-9]{1,18}$")  # an offset or a length: ASCII digits, below 10^18
+MAX_SIZE = 10**15  # a declared size above this (a petabyte) is a mistake
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 META = ".upload.json"
 
@@ -137,6 +139,9 @@ def create_upload(lib: Any, slug: str, account: int, name: str, size: int, label
         raise BadInput(f"{shown}: empty file (0 bytes)")
     if size < 0:
         raise BadInput(f"{shown}: size must not be negative")
+    if size > MAX_SIZE:
+        raise BadInput(f"{shown}: the declared size is larger than any disk this library could have")
+    label = _checked_label(label)
     tmp_dir: Path = lib.store.tmp_dir
     tmp_dir.mkdir(parents=True, exist_ok=True)
     _sweep_stale(tmp_dir, time.time())
@@ -151,6 +156,17 @@ def create_upload(lib: Any, slug: str, account: int, name: str, size: int, label
     (folder / META).write_text(json.dumps(meta), encoding="utf-8")
     (folder / shown).touch(mode=0o600)
     return Upload(upload_id, folder, slug, account, shown, size, label)
+
+
+def _checked_label(label: str) -> str:
+    """The cut's label, checked now as add_cut will check it, so a long upload is not refused at the end."""
+    from medialib.catalog import validate
+
+    try:
+        label.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInput("--label: not valid text (a lone surrogate)") from None
+    return validate.text(label, "--label", 100)
 
 
 def find_upload(lib: Any, upload_id: str) -> Upload:
@@ -621,7 +637,7 @@ def _offset_of(header: str | None, query: str | None) -> int:
     raw = header if header is not None else query
     if raw is None:
         raise BadInput("say where this chunk goes: an Upload-Offset header (or ?offset=) is required")
-    if not raw.strip().isdigit():
+    if not _BYTES.match(raw.strip()):
         raise BadInput(f"Upload-Offset: {raw[:40]!r} is not a byte offset (a whole number, 0 or more)")
     return int(raw)
 
@@ -670,7 +686,7 @@ async def upload_chunk(upload_id: str, request: Request, viewer: Viewer = Depend
         if start != received:
             raise OffsetMismatch(f"{upload.name}: offset {start} does not match the {received} bytes received so "
                                  f"far; resume from byte {received}")  # fmt: skip
-        known = length is not None and length.isdigit()
+        known = length is not None and bool(_BYTES.match(length))
         beyond = BadInput(f"{upload.name}: a chunk {f'of {length} bytes ' if known else ''}at byte {start} goes beyond "
                           f"the declared size of {upload.size} bytes")  # fmt: skip
         if known and start + int(length) > upload.size:
