@@ -143,3 +143,17 @@ def test_malformed_api_input_is_a_4xx_that_does_not_echo_it(web):
     r = staff.post("/api/films/makers-film/captions/en/check", headers={"X-CSRF-Token": csrf_of(staff),
                    "Content-Type": "application/json"}, content=b'{"text": "\\ud800"')  # fmt: skip
     assert 400 <= r.status_code < 500 and "\\ud800" not in r.text
+
+
+def test_a_film_maker_cannot_tell_missing_malformed_and_others_films_apart(web):
+    maker = sign_in(client(web), "maker")
+    answers = {slug: maker.get(f"/api/films/{slug}") for slug in ("others-film", "no-such-film", "Bad_Slug")}
+    assert {r.status_code for r in answers.values()} == {404}
+    assert {r.json()["error"].replace(repr(s), "X") for s, r in answers.items()} == {"unknown film X"}
+    own = maker.get("/api/films/makers-film").json()
+    assert all("path" not in d and "storage_key" not in d for d in own["derivatives"])
+
+
+def test_the_slug_new_is_reserved(cli):
+    r = cli("film", "add", "new", "--title", "New")
+    assert r.code == 2 and "reserved" in r.err

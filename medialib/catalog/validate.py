@@ -19,7 +19,12 @@ def slug(value: str) -> str:
             f"invalid slug {value!r}: use lowercase letters, digits and single hyphens "
             f"(like 'hope-street'), at most {SLUG_MAX} characters"
         )
+    if value in RESERVED_SLUGS:
+        raise BadInput(f"invalid slug {value!r}: reserved (the web app's page for a new film); choose another")
     return value
+
+
+RESERVED_SLUGS = frozenset({"new"})
 
 
 def language(value: str) -> str:

@@ -24,7 +24,11 @@ def films(request: Request, viewer: Viewer = Depends(require())) -> list[dict[st
 
 @router.get("/films/{slug}", summary="One film with its cuts and derivatives")
 def film(slug: str, request: Request, viewer: Viewer = Depends(require())) -> dict[str, Any]:
-    return film_for(lib_of(request), viewer, slug)
+    data = film_for(lib_of(request), viewer, slug)
+    # Where files live on the server is nobody's business over HTTP.
+    data["derivatives"] = [{k: v for k, v in d.items() if k not in ("path", "storage_key")}
+                           for d in data.get("derivatives", [])]  # fmt: skip
+    return data
 
 
 @router.get("/review", summary="The publication gates of every film (staff)")

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from medialib.errors import NotFound
+from medialib.errors import BadInput, NotFound
 from medialib.web.auth import Forbidden, Viewer, lib_of, require, viewer_of
 
 router = APIRouter(include_in_schema=False)
@@ -28,9 +28,15 @@ def visible_films(lib: Any, viewer: Viewer) -> list[dict[str, Any]]:
 
 
 def film_for(lib: Any, viewer: Viewer, slug: str) -> dict[str, Any]:
-    """One film the viewer may see; NotFound otherwise (a film-maker cannot tell others' films exist)."""
-    film = lib.film(slug)
-    if not viewer.at_least("staff") and film.get("owner_id") != viewer.account.id:
+    """One film the viewer may see; NotFound otherwise. A film-maker gets the same answer for a
+    film that does not exist, a malformed slug and someone else's film: nothing tells them apart."""
+    if viewer.at_least("staff"):
+        return lib.film(slug)
+    try:
+        film = lib.film(slug)
+    except BadInput:  # NotFound included
+        film = None
+    if film is None or film.get("owner_id") != viewer.account.id:
         raise NotFound(f"unknown film {slug!r}")
     return film
 
