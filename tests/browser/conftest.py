@@ -154,10 +154,13 @@ def live(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Liv
 
 
 class Checked:
-    """A browser tab of one account: every page it opens gets the axe and CSP checks."""
+    """A browser tab of one account: every page it opens gets the axe and CSP checks.
 
-    def __init__(self, page: Any, who: str) -> None:
-        self.page, self.who = page, who
+    axe-core needs scripts, so a tab without JavaScript has each page checked
+    as a copy (its HTML as it stands, scripts removed) in a tab that has them."""
+
+    def __init__(self, page: Any, who: str, copies: Any = None) -> None:
+        self.page, self.who, self.copies = page, who, copies
         self.csp: list[str] = []
         page.on("console", self._console)
 
@@ -174,7 +177,11 @@ class Checked:
 
     def check(self, what: str) -> None:
         """Zero axe-core violations and no CSP violation on the page as it is now."""
-        assert_accessible(self.page, f"{self.who} {what}")
+        if self.copies is None:
+            assert_accessible(self.page, f"{self.who} {what}")
+        else:
+            html = re.sub(r"<script\b[^>]*>.*?</script>", "", self.page.content(), flags=re.S | re.I)
+            assert_accessible(self.copies(html), f"{self.who} {what} (without JavaScript)")
         assert not self.csp, f"{what}: Content Security Policy violations: {self.csp}"
 
     def screenshot(self, name: str) -> Path:
@@ -187,6 +194,7 @@ class Checked:
 # axe-core is injected from the page's own origin, answered by the browser context (see ``as_user``),
 # so the app's Content Security Policy (script-src 'self') stays in force while axe runs.
 AXE_PATH = "/__browser-tests__/axe.min.js"
+COPY_PATH = "/__browser-tests__/copy.html"  # a copy of a page seen without JavaScript, for axe
 
 
 def assert_accessible(page: Any, what: str) -> None:
@@ -204,15 +212,31 @@ def assert_accessible(page: Any, what: str) -> None:
 
 @pytest.fixture
 def as_user(browser: Any, live: Live) -> Iterator[Any]:
-    """``as_user(name)``: a fresh browser context signed in as ``name`` through the sign-in form."""
+    """``as_user(name, javascript=True)``: a fresh browser context signed in as ``name`` through the sign-in
+    form (``None``: not signed in)."""
     contexts: list[Any] = []
 
-    def open_as(name: str | None) -> Checked:
-        context = browser.new_context(base_url=live.url, viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(20_000)
-        context.route(live.url + AXE_PATH, lambda route: route.fulfill(path=str(AXE), content_type="text/javascript"))
-        contexts.append(context)
-        tab = Checked(context.new_page(), name or "anonymous")
+    def context(javascript: bool = True) -> Any:
+        made = browser.new_context(base_url=live.url, viewport={"width": 1280, "height": 900},
+                                   java_script_enabled=javascript)  # fmt: skip
+        made.set_default_timeout(20_000)
+        made.route(live.url + AXE_PATH, lambda route: route.fulfill(path=str(AXE), content_type="text/javascript"))
+        contexts.append(made)
+        return made
+
+    def copies() -> Any:
+        page, html = context().new_page(), [""]
+        page.route(live.url + COPY_PATH, lambda route: route.fulfill(body=html[0], content_type="text/html"))
+
+        def show(copy: str) -> Any:
+            html[0] = copy
+            page.goto(COPY_PATH)
+            return page
+
+        return show
+
+    def open_as(name: str | None, *, javascript: bool = True) -> Checked:
+        tab = Checked(context(javascript).new_page(), name or "anonymous", None if javascript else copies())
         if name is not None:
             sign_in(tab, name)
         return tab

@@ -103,3 +103,31 @@ def test_the_checks_catch_what_they_are_for(as_user: Any) -> None:
     with pytest.raises(AssertionError, match="Content Security Policy"):
         tab.check("/login with an inline script")
     assert tab.page.evaluate("window.__inline") is None
+
+
+def test_user_management_works_without_javascript(live: Live, as_user: Any) -> None:
+    admin = as_user("admin", javascript=False)
+    admin.goto("/admin/users")
+    page = admin.page
+    name = live.slug("fiona")
+    page.get_by_label("Name").fill("Fiona Smith")  # not a user name: refused by the server
+    page.get_by_label("Role", exact=True).select_option("staff")
+    page.get_by_label("Password").fill("fionas-password")
+    page.get_by_role("button", name="Add user").click()
+    assert "user name 'Fiona Smith'" in page.get_by_role("alert").inner_text()
+    assert page.get_by_label("Name").input_value() == "Fiona Smith"  # kept to correct; the password is not
+    assert page.get_by_label("Password").input_value() == ""
+    admin.check("/admin/users with an error")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Password").fill("fionas-password")
+    page.get_by_role("button", name="Add user").click()
+    assert "The account was added" in page.get_by_role("status").inner_text()
+    row = page.locator(f"#user-{name}")
+    assert "staff" in row.inner_text()
+    row.get_by_label(f"New role for {name}").select_option("film-maker")
+    row.get_by_role("button", name=f"Change role of {name}").click()
+    assert "film-maker" in page.locator(f"#user-{name}").inner_text()
+    page.locator(f"#user-{name}").get_by_role("button", name=f"Disable {name}").click()
+    assert "disabled" in page.locator(f"#user-{name}").inner_text()
+    admin.check("/admin/users after changes")
+    assert {u["name"]: (u["role"], u["disabled"]) for u in live.lib.users()}[name] == ("film-maker", True)
