@@ -117,7 +117,7 @@ def test_publish_plan_publish_and_take_down(publishable, site_dir):
     assert (site_dir / "hope-street" / "index.html").is_file() and (site_dir / "films.json").is_file()
     assert not (site_dir / "held-back").exists()
     page = c.get(r.headers["location"]).text
-    assert "Publish finished" in page and "Last publish" in page
+    assert "Publish finished" in page and "Last publish" in page and "by web:admin" in page
     going_up = page.split('id="going-up"')[1].split('id="held-back"')[0]
     assert "yes" in going_up and 'action="/admin/takedown/hope-street"' in going_up
     assert "<strong>0</strong> files to upload" in page  # a second publish would change nothing
@@ -131,7 +131,8 @@ def test_publish_plan_publish_and_take_down(publishable, site_dir):
     assert not (site_dir / "hope-street").exists()
     assert "hope-street" not in (site_dir / "films.json").read_text()
     [event] = [e for e in web.audit("film:hope-street") if e["action"] == "takedown"]
-    assert event["details"]["reason"] == "consent withdrawn"
+    assert event["details"]["reason"] == "consent withdrawn" and event["actor"] == "web:admin"
+    assert [e["actor"] for e in web.audit("target:") if e["action"] == "publish"] == ["web:admin"]
     page = c.get(r.headers["location"]).text
     assert "taken down from the site" in page
     held = page.split('id="held-back"')[1]
@@ -181,6 +182,7 @@ def test_user_management(web):
                                      "password": "fionas-password"})  # fmt: skip
     assert r.status_code == 303 and r.headers["location"] == "/admin/users?done=user-added"
     assert "The account was added" in c.get(r.headers["location"]).text
+    assert [e["actor"] for e in web.audit("user:fiona")] == ["web:admin"]
     fiona = sign_in(client(web), "fiona", "fionas-password")
     assert fiona.get("/board").status_code == 200
 
