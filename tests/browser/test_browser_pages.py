@@ -56,6 +56,7 @@ def test_pages_of_each_role_pass_axe(live: Live, as_user: Any) -> None:
 
     admin = as_user("admin")
     admin.goto("/admin/users")
+    admin.screenshot("admin-users")
     admin.goto("/admin/publish")
     assert admin.page.get_by_role("button", name="Publish now").is_visible()
     admin.screenshot("admin-publish")
