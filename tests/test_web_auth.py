@@ -157,3 +157,17 @@ def test_a_film_maker_cannot_tell_missing_malformed_and_others_films_apart(web):
 def test_the_slug_new_is_reserved(cli):
     r = cli("film", "add", "new", "--title", "New")
     assert r.code == 2 and "reserved" in r.err
+
+
+def test_every_kind_of_medialib_error_maps_to_a_4xx_or_an_honest_5xx():
+    from medialib.errors import CheckFailed, MediaError, MedialibError, NotFound, ToolFailed
+    from medialib.publish.publisher import PublishBusy
+    from medialib.publish.targets import TargetUnavailable
+    from medialib.web.app import status_of
+    from medialib.web.auth import Forbidden, TooManyAttempts
+
+    assert status_of(NotFound("x")) == 404 and status_of(MediaError("x")) == 400
+    assert status_of(Forbidden("x")) == 403 and status_of(TooManyAttempts("x")) == 429
+    assert status_of(CheckFailed("x")) == 409 and status_of(PublishBusy("x")) == 409
+    assert status_of(TargetUnavailable("x")) == 503 and status_of(ToolFailed("x")) == 502
+    assert status_of(MedialibError("x")) == 400

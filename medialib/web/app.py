@@ -36,6 +36,18 @@ SECURITY_HEADERS = {
 
 
 def status_of(exc: MedialibError) -> int:
+    from medialib.errors import ToolFailed, ToolMissing
+    from medialib.publish.publisher import PublishBusy
+    from medialib.publish.targets import TargetUnavailable
+
+    if isinstance(exc, (TargetUnavailable, ToolMissing)):
+        return 503
+    if isinstance(exc, PublishBusy):
+        return 409
+    if isinstance(exc, ToolFailed):
+        return 502
+    if isinstance(exc, auth.TooManyAttempts):
+        return 429
     if isinstance(exc, auth.Forbidden):
         return 403
     if isinstance(exc, auth.Unauthorised):
@@ -48,7 +60,7 @@ def status_of(exc: MedialibError) -> int:
         return 400
     if isinstance(exc, CheckFailed):
         return 409
-    return 500
+    return 400
 
 
 def wants_json(request: Request) -> bool:
