@@ -29,9 +29,10 @@ def current_jobs(session: Session, lib: Any, film: Film,
     return {j.recipe: j for j in jobs if wanted.get(j.recipe) == j.recipe_hash}
 
 
-def files_view(session: Session, lib: Any, film: Film) -> list[dict[str, Any]]:
+def files_view(session: Session, lib: Any, film: Film,
+               prefetched: list[DerivativeJob] | None = None) -> list[dict[str, Any]]:  # fmt: skip
     out = []
-    for name, job in sorted(current_jobs(session, lib, film).items()):
+    for name, job in sorted(current_jobs(session, lib, film, prefetched).items()):
         if job.status != "done":
             continue
         for f in job.files:

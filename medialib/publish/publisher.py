@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from medialib.catalog import audit, gates
 from medialib.catalog.db import utcnow
@@ -122,12 +122,12 @@ def site_settings(config: Any) -> dict[str, Any]:
             "description": config["publish.site_description"]}  # fmt: skip
 
 
-def _film_set(session: Session, lib: Any, film: Film, facts: gates.FilmFacts,
-              first_published: dict[str, datetime], at: datetime) -> FilmSet:  # fmt: skip
+def _film_set(session: Session, lib: Any, film: Film, facts: gates.FilmFacts, first_published: dict[str, datetime],
+              at: datetime, jobs: list[Any], tracks: list[CaptionTrack]) -> FilmSet:  # fmt: skip
     from medialib.jobs import derived
 
     slug = film.slug
-    files = [f for f in derived.files_view(session, lib, film) if f["kind"] in PUBLISHED_KINDS]
+    files = [f for f in derived.files_view(session, lib, film, jobs) if f["kind"] in PUBLISHED_KINDS]
     items: list[Item] = []
     published: dict[str, str] = {}  # derivative file name -> published key
 
@@ -167,8 +167,6 @@ def _film_set(session: Session, lib: Any, film: Film, facts: gates.FilmFacts,
 
     captions, transcripts = [], []
     approved = dict(facts.caption_tracks)  # "lang/kind" -> approved sha256
-    tracks = session.scalars(select(CaptionTrack).where(CaptionTrack.film_id == film.id)
-                             .order_by(CaptionTrack.language, CaptionTrack.kind)).all()  # fmt: skip
     for track in tracks:
         sha = approved.get(f"{track.language}/{track.kind}")
         if not sha or track.kind not in ("captions", "subtitles"):
@@ -225,13 +223,16 @@ def make_plan(session: Session, lib: Any, target: Any, at: datetime, listing: di
     recorded = {p.key: p for p in session.scalars(select(Publication).where(Publication.target == spec.url))}
     first = {p.film_slug: p.published_at for p in recorded.values() if p.key == f"{p.film_slug}/{INDEX}"}
     films, excluded = [], {}
-    for film in session.scalars(select(Film).order_by(Film.slug)):
-        facts = review.film_facts(session, lib, film)
+    catalogue = list(session.scalars(select(Film).options(selectinload(Film.cuts)).order_by(Film.slug)))
+    pre = review.prefetch(session, catalogue)  # every gate is still judged on disk (check_files)
+    for film in catalogue:
+        facts = review.film_facts(session, lib, film, pre)
         results = gates.evaluate(facts, at, policy)
         if not gates.publishable(results):
             excluded[film.slug] = [f"{r.gate}: {' / '.join(r.reasons)}" for r in results if not r.ok]
             continue
-        films.append(_film_set(session, lib, film, facts, first, at))
+        jobs = pre.jobs.get(film.current_cut.sha256, []) if film.current_cut else []
+        films.append(_film_set(session, lib, film, facts, first, at, jobs, pre.tracks.get(film.id, [])))
     films.sort(key=lambda f: (f.entry["title"].casefold(), f.slug))
     site = site_settings(lib.config)
     content = [i for f in films for i in f.items]
@@ -372,8 +373,10 @@ def _upload_all(lib: Any, target: Any, items: list[Item], pool: ThreadPoolExecut
     done: list[tuple[Item, str | None]] = []
     total, finished, nbytes = len(items), 0, 0
     part_size = getattr(getattr(target, "options", None), "part_size", None)
-    small = [i for i in items if part_size is None or i.data is not None or i.size <= part_size]
-    large = [i for i in items if i not in small]
+    small: list[Item] = []
+    large: list[Item] = []
+    for item in items:
+        (small if part_size is None or item.data is not None or item.size <= part_size else large).append(item)
     failure: BaseException | None = None
     pending: dict[Future[str | None], Item] = {}
     queue = iter(small)
@@ -433,8 +436,9 @@ def apply(lib: Any, target: Any, at: datetime, *, dry_run: bool = False, progres
             plan = make_plan(s, lib, target, at)
         outcome = Outcome(plan)
         _record(lib, spec, [(i, hex_to_b64(i.sha256)) for i in plan.adopt], at)
-        content = [i for i in plan.uploads if i.key not in _page_keys(plan)]
-        page_items = [i for i in plan.uploads if i.key in _page_keys(plan)]
+        page_keys = _page_keys(plan)
+        content = [i for i in plan.uploads if i.key not in page_keys]
+        page_items = [i for i in plan.uploads if i.key in page_keys]
         threads = max(1, lib.config["publish.threads"])
         with ThreadPoolExecutor(threads, thread_name_prefix="publish") as pool:
             outcome.uploaded_bytes += _upload_all(lib, target, content, pool, lock, progress, "files", at)
@@ -481,7 +485,7 @@ def takedown(lib: Any, target: Any, slug: str, reason: str, actor: str | None = 
     with locked(lib, spec):
         target.cleanup()
         raw = target.read(MANIFEST)
-        listing = target.list()
+        listing = target.list(f"{slug}/")
         removed_pages: list[Item] = []
         if raw is not None:
             try:

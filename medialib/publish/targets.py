@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import os
 import re
 import tempfile
@@ -119,7 +118,7 @@ class ObjectState:
 class Target(Protocol):
     spec: TargetSpec
 
-    def list(self) -> dict[str, int]: ...
+    def list(self, under: str = "") -> dict[str, int]: ...
     def put(self, item: Item) -> str | None: ...
     def delete(self, keys: list[str]) -> None: ...
     def stat(self, key: str) -> ObjectState | None: ...
@@ -148,46 +147,6 @@ def _mismatch(item: Item, got: str) -> IntegrityError:
                           "(the file changed since it was made; run `medialib process` again); not published")  # fmt: skip
 
 
-class HashingReader(io.RawIOBase):
-    """A read-only file that hashes what is read from it, restarting when rewound (for retries)."""
-
-    def __init__(self, path: Path) -> None:
-        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
-        self.hash = hashlib.sha256()
-        self.read_to = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._fh.read(size)
-        if self._fh.tell() - len(data) == self.read_to:
-            self.hash.update(data)
-            self.read_to += len(data)
-        return data
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        pos = self._fh.seek(offset, whence)
-        if pos == 0:
-            self.hash, self.read_to = hashlib.sha256(), 0
-        return pos
-
-    def tell(self) -> int:
-        return self._fh.tell()
-
-    def close(self) -> None:
-        self._fh.close()
-        super().close()
-
-
 # --- a local folder -----------------------------------------------------------------
 
 _TEMP = ".medialib-"
@@ -204,11 +163,13 @@ class FolderTarget:
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*key.split("/"))
 
-    def list(self) -> dict[str, int]:
+    def list(self, under: str = "") -> dict[str, int]:
+        """Every object (key -> size), or those whose key starts with ``under`` (a folder, ending in /)."""
         out: dict[str, int] = {}
-        if not self.root.exists():
+        start = self._path(under.rstrip("/")) if under else self.root
+        if not start.exists():
             return out
-        for folder, _dirs, files in os.walk(self.root):
+        for folder, _dirs, files in os.walk(start):
             rel = Path(folder).relative_to(self.root).as_posix()
             for name in files:
                 if name.startswith(_TEMP):
@@ -369,12 +330,13 @@ class S3Target:
 
     # operations ---------------------------------------------------------------------
 
-    def list(self) -> dict[str, int]:
+    def list(self, under: str = "") -> dict[str, int]:
+        """Every object under the prefix (key -> size), or those whose key starts with ``under``."""
         out: dict[str, int] = {}
         token: str | None = None
         n = len(self.spec.prefix)
         while True:
-            kwargs: dict[str, Any] = {"Bucket": self.spec.bucket, "Prefix": self.spec.prefix, "MaxKeys": 1000}
+            kwargs: dict[str, Any] = {"Bucket": self.spec.bucket, "Prefix": self.spec.prefix + under, "MaxKeys": 1000}
             if token:
                 kwargs["ContinuationToken"] = token
             page = self._call("listing the bucket", self.client.list_objects_v2, **kwargs)
@@ -402,25 +364,25 @@ class S3Target:
                        **self._headers(item))  # fmt: skip
             return checksum
         assert item.path is not None
-        body = HashingReader(item.path)
-        try:
-            # The header carries the recorded hash: if the file changed, the server refuses the body
-            # (BadDigest) and our own hash of what was read names the file.
+        # The header carries the recorded hash and the server hashes what it receives: if the file
+        # changed since it was made, the server refuses the body (BadDigest). Only then, or if a
+        # server answers without echoing the checksum, is the file hashed here, to name the problem.
+        with open(item.path, "rb") as body:
             try:
-                self._call(f"uploading {item.key}", self.client.put_object, Body=body, ContentLength=item.size,
-                           ChecksumSHA256=checksum, **self._headers(item))  # fmt: skip
+                answer = self._call(f"uploading {item.key}", self.client.put_object, Body=body,
+                                    ContentLength=item.size, ChecksumSHA256=checksum,
+                                    **self._headers(item))  # fmt: skip
             except IntegrityError:
-                got = body.hash.hexdigest() if body.read_to == item.size else _sha256_file(item.path)
+                got = _sha256_file(item.path)
                 if got != item.sha256:
                     raise _mismatch(item, got) from None
                 raise
-            if body.read_to == item.size and body.hash.hexdigest() != item.sha256:
-                # Cannot happen with a server that checks the header; one that does not must not win.
-                got = body.hash.hexdigest()
+        echoed = answer.get("ChecksumSHA256")
+        if echoed != checksum:
+            got = _sha256_file(item.path)
+            if echoed is not None or got != item.sha256:
                 self.delete([item.key])
-                raise _mismatch(item, got)
-        finally:
-            body.close()
+                raise _mismatch(item, got if got != item.sha256 else b64_to_hex(echoed or ""))
         return checksum
 
     def _put_multipart(self, item: Item, pool: ThreadPoolExecutor) -> str:
