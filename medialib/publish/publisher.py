@@ -215,11 +215,33 @@ def pages(site: dict[str, Any], films: list[FilmSet]) -> list[Item]:
     return out
 
 
-def make_plan(session: Session, lib: Any, target: Any, at: datetime, listing: dict[str, int] | None = None) -> Plan:
+def make_plan(session: Session, lib: Any, target: Any, at: datetime, listing: dict[str, int] | None = None,
+              *, clean_up: bool = False) -> Plan:  # fmt: skip
+    """The plan for ``target`` at ``at``. ``clean_up``: first abort what a killed run left there."""
+    from medialib.consent import review
+
+    policy = review.policy(lib.config)
+
+    def look() -> dict[str, int]:
+        if clean_up:
+            target.cleanup()
+        return target.list()
+
+    # The listing (a network round trip, and boto3's start-up) runs while the catalogue is read.
+    lister = ThreadPoolExecutor(1, thread_name_prefix="publish-list") if listing is None else None
+    listed = lister.submit(look) if lister is not None else None
+    try:
+        return _plan(session, lib, target, at, policy, listing if listed is None else None, listed)
+    finally:
+        if lister is not None:
+            lister.shutdown(wait=True)
+
+
+def _plan(session: Session, lib: Any, target: Any, at: datetime, policy: Any, listing: dict[str, int] | None,
+          listed: Future[dict[str, int]] | None) -> Plan:  # fmt: skip
     from medialib.consent import review
 
     spec = target.spec
-    policy = review.policy(lib.config)
     recorded = {p.key: p for p in session.scalars(select(Publication).where(Publication.target == spec.url))}
     first = {p.film_slug: p.published_at for p in recorded.values() if p.key == f"{p.film_slug}/{INDEX}"}
     films, excluded = [], {}
@@ -237,7 +259,7 @@ def make_plan(session: Session, lib: Any, target: Any, at: datetime, listing: di
     site = site_settings(lib.config)
     content = [i for f in films for i in f.items]
     wanted = content + pages(site, films)
-    listing = target.list() if listing is None else listing
+    listing = listed.result() if listed is not None else (listing or {})
     plan = Plan(spec.url, at, films, excluded)
     for item in wanted:
         rec = recorded.get(item.key)
@@ -431,9 +453,8 @@ def apply(lib: Any, target: Any, at: datetime, *, dry_run: bool = False, progres
                        urls={f.slug: target.public_url(f.entry["page"]) for f in plan.films})  # fmt: skip
     spec = target.spec.url
     with locked(lib, spec) as lock:
-        target.cleanup()
         with lib.session() as s:
-            plan = make_plan(s, lib, target, at)
+            plan = make_plan(s, lib, target, at, clean_up=True)
         outcome = Outcome(plan)
         _record(lib, spec, [(i, hex_to_b64(i.sha256)) for i in plan.adopt], at)
         page_keys = _page_keys(plan)

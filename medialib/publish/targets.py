@@ -272,24 +272,35 @@ class S3Target:
     """A bucket and prefix on any S3-compatible server, through boto3."""
 
     def __init__(self, spec: TargetSpec, options: S3Options) -> None:
-        import boto3
-        from botocore.config import Config
-
         self.spec, self.options = spec, options
-        config = Config(
-            region_name=options.region or None,
-            retries={"max_attempts": max(1, options.retries), "mode": "standard"},
-            max_pool_connections=max(10, options.threads + 4),
-            connect_timeout=5,
-            read_timeout=60,
-            # The SHA-256 checksum header protects every body; signing it again is wasted CPU.
-            s3={"addressing_style": "path" if options.path_style else "auto", "payload_signing_enabled": False},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        )
-        session = boto3.session.Session()
-        self.client = session.client("s3", endpoint_url=options.endpoint_url or None, config=config)
+        self._client: Any = None
         self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """The boto3 client, made on first use (importing boto3 and making a client takes a
+        quarter of a second: the publisher lists the target on a thread while it plans)."""
+        with self._lock:
+            if self._client is None:
+                import boto3
+                from botocore.config import Config
+
+                options = self.options
+                config = Config(
+                    region_name=options.region or None,
+                    retries={"max_attempts": max(1, options.retries), "mode": "standard"},
+                    max_pool_connections=max(10, options.threads + 4),
+                    connect_timeout=5,
+                    read_timeout=60,
+                    # The SHA-256 checksum header protects every body; signing it again is wasted CPU.
+                    s3={"addressing_style": "path" if options.path_style else "auto",
+                        "payload_signing_enabled": False},
+                    request_checksum_calculation="when_required",
+                    response_checksum_validation="when_required",
+                )  # fmt: skip
+                session = boto3.session.Session()
+                self._client = session.client("s3", endpoint_url=options.endpoint_url or None, config=config)
+            return self._client
 
     # errors -------------------------------------------------------------------------
 
@@ -499,7 +510,8 @@ class S3Target:
         return f"{endpoint}/{self.spec.bucket}/{self.spec.prefix}{key}"
 
     def close(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
 
 
 def _sha256_file(path: Path) -> str:
