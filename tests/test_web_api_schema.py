@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 
-from medialib.errors import MedialibError
+from medialib.errors import MedialibError, ToolFailed
 from medialib.library import Library
 from medialib.web.app import create_app
 from medialib.web.auth import COOKIE
@@ -86,7 +86,7 @@ def test_the_fuzzing_reaches_every_operation_and_would_see_a_server_error(api, m
     assert {("GET", "/api/me"), ("GET", "/api/films"), ("GET", "/api/films/{slug}"), ("GET", "/api/review")} <= operations
 
     def failing_review(*args: Any, **kwargs: Any) -> None:
-        raise MedialibError("a failure the app answers with 500")
+        raise ToolFailed("a failure the app answers with a 5xx (502: a tool failed)")
 
     monkeypatch.setattr(app.state.lib, "review", failing_review)
     case = live["/api/review"]["GET"].Case()
