@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 
-from medialib.errors import MedialibError, ToolFailed
+from medialib.errors import ToolFailed
 from medialib.library import Library
 from medialib.web.app import create_app
 from medialib.web.auth import COOKIE

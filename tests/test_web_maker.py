@@ -5,9 +5,9 @@ with one line and nothing changed."""
 from __future__ import annotations
 
 import hashlib
-
 import os
 import re
+import threading
 import time
 import tracemalloc
 from dataclasses import dataclass, field
@@ -391,7 +391,19 @@ def test_a_connection_dropped_mid_chunk_keeps_what_arrived(web, clips):
     async def send(message: dict[str, Any]) -> None:
         pass
 
-    anyio.run(web.app, scope, receive, send)
+    # On a thread of its own: the browser tests' Playwright keeps an event loop running in the main thread.
+    failures: list[BaseException] = []
+
+    def drive() -> None:
+        try:
+            anyio.run(web.app, scope, receive, send)
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the test's thread
+            failures.append(exc)
+
+    worker = threading.Thread(target=drive)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive() and not failures, failures
     assert c.get(f"/api/uploads/{upload_id}").json()["offset"] == arrived
     assert finish(c, upload_id).status_code == 409 and web.cuts("makers-film") == []
     assert put(c, upload_id, arrived, data[arrived:]).json()["complete"] is True
