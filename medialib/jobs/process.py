@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from medialib import holders
 from medialib.catalog.db import utcnow
 from medialib.catalog.films import get_film
 from medialib.catalog.models import Cut, DerivativeFile, DerivativeJob, Film
@@ -40,7 +40,6 @@ from medialib.media.recipes import Recipe
 from medialib.media.types import Result, SourceMedia
 from medialib.storage.local import LocalStore, sha256_file
 
-HOST = socket.gethostname()
 ORDER = ("analysis", "proxy", "poster", "storyboard")
 
 
@@ -131,19 +130,6 @@ def _wanted_hashes(recipes: dict[str, Recipe], poster_at: float | None) -> dict[
     return wanted
 
 
-def _alive(worker: str) -> bool:
-    host, _, pid = worker.rpartition(":")
-    if host != HOST or not pid.isdigit():
-        return True  # another machine's worker: assume it is still at it
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def plan(session: Session, recipes: dict[str, Recipe], slugs: Sequence[str], retry_failed: bool) -> list[Task]:
     """The cuts of the given films (all films if none) and what each still needs."""
     query = select(Film).order_by(Film.slug)
@@ -169,7 +155,7 @@ def plan(session: Session, recipes: dict[str, Recipe], slugs: Sequence[str], ret
         todo, failed, busy = [], [], []
         for name in sorted(wanted, key=lambda n: (ORDER.index(recipes[n].kind), n)):
             job = jobs.get((cut.sha256, name, wanted[name]))
-            if job is None or job.status == "pending" or (job.status == "running" and not _alive(job.worker)):
+            if job is None or job.status == "pending" or (job.status == "running" and not holders.alive(job.worker)):
                 todo.append(name)
             elif job.status == "running":
                 busy.append(name)
@@ -325,7 +311,7 @@ class Runner:
         with self.lib.transaction() as s:
             for name in names:
                 job = self._job(s, task, name)
-                job.status, job.worker, job.error = "running", f"{HOST}:{os.getpid()}", ""
+                job.status, job.worker, job.error = "running", holders.me(), ""
                 job.attempts += 1
                 job.started_at, job.finished_at = utcnow(), None
 

@@ -378,3 +378,15 @@ class _Forward:
 
     def scaled(self, low: float, high: float) -> Callable[[float, float | None], None]:
         return lambda f, speed: self(low + (high - low) * f, speed)
+
+
+def repoint(vtt_text: str, sheets: Mapping[str, str]) -> str:
+    """The thumbnails track with each ``<sheet>#xywh=`` reference to a sheet named in
+    ``sheets`` replaced by its new address (where the sheet is served or published)."""
+    lines = []
+    for line in vtt_text.splitlines():
+        sheet, sep, frag = line.partition("#xywh=")
+        if sep and sheet in sheets:
+            line = f"{sheets[sheet]}#xywh={frag}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -33,6 +31,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from medialib import holders
 from medialib.catalog import audit, gates
 from medialib.catalog.db import utcnow
 from medialib.catalog.models import CaptionTrack, Film, Publication, PublishLock
@@ -153,14 +152,10 @@ def _film_set(session: Session, lib: Any, film: Film, facts: gates.FilmFacts, fi
     for f in files:
         if f["kind"] == "storyboard-vtt":
             # The cues name the sprite sheets: point them at the published (hashed) names.
-            text = Path(f["path"]).read_text(encoding="utf-8")
-            lines = []
-            for line in text.splitlines():
-                sheet, sep, frag = line.partition("#xywh=")
-                if sep and sheet in published:
-                    line = f"{PurePosixPath(published[sheet]).name}#xywh={frag}"
-                lines.append(line)
-            data = ("\n".join(lines) + "\n").encode("utf-8")
+            from medialib.media.storyboard import repoint
+
+            names = {sheet: PurePosixPath(key).name for sheet, key in published.items()}
+            data = repoint(Path(f["path"]).read_text(encoding="utf-8"), names).encode("utf-8")
             sha = hashlib.sha256(data).hexdigest()
             storyboard = f"{slug}/{_hashed_name('storyboard', sha, '.vtt')}"
             items.append(Item(storyboard, CONTENT_TYPES[".vtt"], IMMUTABLE, sha, len(data), data=data, film=slug))
@@ -285,26 +280,9 @@ def _server_has(target: Any, item: Item) -> bool:
 # --- the lock ---------------------------------------------------------------------------
 
 
-def _holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _alive(holder: str) -> bool:
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # another machine: only the heartbeat can tell
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Lock:
     def __init__(self, lib: Any, target: str) -> None:
-        self.lib, self.target, self.holder = lib, target, _holder()
+        self.lib, self.target, self.holder = lib, target, holders.me()
         self._beat = time.monotonic()
 
     def acquire(self) -> None:
@@ -315,7 +293,7 @@ class Lock:
                 now = utcnow()
                 if row is None:
                     s.add(PublishLock(target=self.target, holder=self.holder, acquired_at=now, heartbeat_at=now))
-                elif row.holder == self.holder or not _alive(row.holder) or now - row.heartbeat_at > stale:
+                elif row.holder == self.holder or not holders.alive(row.holder) or now - row.heartbeat_at > stale:
                     row.holder, row.acquired_at, row.heartbeat_at = self.holder, now, now
                 else:
                     raise PublishBusy(f"another publish to {self.target} is running ({row.holder}, since "

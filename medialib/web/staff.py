@@ -216,13 +216,9 @@ def _derivative(files: list[dict[str, Any]], slug: str, recipe: str, name: str) 
 
 def storyboard_vtt(text: str, slug: str, recipe: str, sheets: set[str]) -> str:
     """The storyboard track with each ``<sheet>#xywh=`` reference pointed at the media route."""
-    lines = []
-    for line in text.splitlines():
-        sheet, sep, frag = line.partition("#xywh=")
-        if sep and sheet in sheets:
-            line = f"{media_url(slug, recipe, sheet)}#xywh={frag}"
-        lines.append(line)
-    return "\n".join(lines) + "\n"
+    from medialib.media.storyboard import repoint
+
+    return repoint(text, {sheet: media_url(slug, recipe, sheet) for sheet in sheets})
 
 
 @router.api_route("/media/{slug}/captions/{name}", methods=["GET", "HEAD"], include_in_schema=False)
