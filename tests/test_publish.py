@@ -27,7 +27,7 @@ from medialib.catalog.models import Publication, PublishLock
 from medialib.library import Library
 from medialib.media.samples import make_sample
 from medialib.publish.targets import Item, S3Options, S3Target, parse_target
-from tests.conftest import _runner, medialib_cmd
+from tests.conftest import _runner
 from tests.launch import FAST, make_publishable
 from tests.seaweed import SeaweedFS
 
