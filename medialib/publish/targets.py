@@ -121,26 +121,7 @@ class Target(Protocol):
     def list(self, under: str = "") -> dict[str, int]: ...
     def put(self, item: Item) -> str | None: ...
     def delete(self, keys: list[str]) -> None: ...
-    def _or_none(self, doing: str, fn: Any, key: str, **kwargs: Any) -> Any:
-        """``fn`` on ``key``; None if the object is not there, a MedialibError for anything else."""
-        from botocore.exceptions import ClientError
-
-        try:
-            return fn(Bucket=self.spec.bucket, Key=self.spec.prefix + key, **kwargs)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise self._error(exc, f"{doing} {key}") from None
-        except Exception as exc:
-            raise self._error(exc, f"{doing} {key}") from None
-
-    def stat(self, key: str) -> ObjectState | None:
-        r = self._or_none("checking", self.client.head_object, key, ChecksumMode="ENABLED")
-        return None if r is None else ObjectState(r["ContentLength"], r.get("ChecksumSHA256"))
-
-    def _get(self, key: str) -> Any:
-        return self._or_none("reading", self.client.get_object, key)
-
+    def stat(self, key: str) -> ObjectState | None: ...
     def digest(self, key: str) -> tuple[int, str] | None: ...
     def read(self, key: str) -> bytes | None: ...
     def cleanup(self) -> int: ...
@@ -483,30 +464,25 @@ class S3Target:
                 raise TargetUnavailable(f"publish target {self.spec.url}: could not delete {first.get('Key')}: "
                                         f"{first.get('Code')} {first.get('Message', '')}".strip())  # fmt: skip
 
-    def stat(self, key: str) -> ObjectState | None:
+    def _or_none(self, doing: str, fn: Any, key: str, **kwargs: Any) -> Any:
+        """``fn`` on ``key``; None if the object is not there, a MedialibError for anything else."""
         from botocore.exceptions import ClientError
 
         try:
-            r = self.client.head_object(Bucket=self.spec.bucket, Key=self.spec.prefix + key, ChecksumMode="ENABLED")
+            return fn(Bucket=self.spec.bucket, Key=self.spec.prefix + key, **kwargs)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
-            raise self._error(exc, f"checking {key}") from None
+            raise self._error(exc, f"{doing} {key}") from None
         except Exception as exc:
-            raise self._error(exc, f"checking {key}") from None
-        return ObjectState(r["ContentLength"], r.get("ChecksumSHA256"))
+            raise self._error(exc, f"{doing} {key}") from None
+
+    def stat(self, key: str) -> ObjectState | None:
+        r = self._or_none("checking", self.client.head_object, key, ChecksumMode="ENABLED")
+        return None if r is None else ObjectState(r["ContentLength"], r.get("ChecksumSHA256"))
 
     def _get(self, key: str) -> Any:
-        from botocore.exceptions import ClientError
-
-        try:
-            return self.client.get_object(Bucket=self.spec.bucket, Key=self.spec.prefix + key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise self._error(exc, f"reading {key}") from None
-        except Exception as exc:
-            raise self._error(exc, f"reading {key}") from None
+        return self._or_none("reading", self.client.get_object, key)
 
     def digest(self, key: str) -> tuple[int, str] | None:
         r = self._get(key)
