@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,10 +27,11 @@ from medialib import config as config_mod
 from medialib.catalog import audit, db, queries, validate, views
 from medialib.catalog.films import FilmChanges, add_film, edit_film, get_film
 from medialib.errors import AlreadyExists, BadInput, NotFound
-from medialib.ingest import stages
-from medialib.ingest.fixity import FixityReport, verify_originals
 from medialib.media.ffmpeg import FFmpeg
 from medialib.storage.local import LocalStore, Progress
+
+if TYPE_CHECKING:
+    from medialib.ingest.fixity import FixityReport
 
 ASSETS_README = """\
 This folder holds the library's media. medialib manages it: do not edit by hand.
@@ -68,6 +69,7 @@ class Library:
         self._writers = sessionmaker(db.writer(self.engine), expire_on_commit=False)
         self.store = LocalStore(cfg.assets_dir, chunk_size=cfg["ingest.chunk_mib"] << 20)
         self.ffmpeg = FFmpeg.from_config(cfg)
+        self.qc_memo: dict[Any, Any] = {}  # jobs.derived.qc_errors: shared with acting_as copies
 
     # --- opening and creating -------------------------------------------
 
@@ -227,6 +229,8 @@ class Library:
         An identical file already recorded for the film is reported as a
         duplicate and changes nothing.
         """
+        from medialib.ingest import stages
+
         shown = os.fspath(path)
         with self.session() as s:
             get_film(s, slug)  # fail fast on an unknown film, before any work
@@ -588,6 +592,8 @@ class Library:
 
     def verify(self, on_start: Callable[[int], None] | None = None, on_progress: Progress | None = None) -> FixityReport:
         """Re-hash every original; see FixityReport for what is reported."""
+        from medialib.ingest.fixity import verify_originals
+
         with self.session() as s:
             recorded = list(s.execute(queries.stored_originals()))
         if on_start is not None:

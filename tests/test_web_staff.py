@@ -433,3 +433,64 @@ def test_film_makers_get_no_staff_sections_and_no_staff_actions(web, clips, tmp_
     assert maker.get("/films/others").status_code == 404
     assert maker.get("/media/others/captions/en.vtt").status_code == 404
     assert track(lib, "hope")["approved"] and approvals(lib, "hope") == []
+
+
+# --- the review board --------------------------------------------------------------------
+
+
+def test_the_board_reads_plain_rows_and_agrees_with_the_full_review(fast_lib, clips, tmp_path):
+    """The board's fast path (plain rows, memoised QC, no disk) must judge every gate as the full review does."""
+    lib = fast_lib
+    make_accounts(lib, "staff")
+    ready = make_publishable(lib, "ready", clips.video, work=tmp_path)
+    film_with_people(lib, "silent", clips.silent, tmp_path, person="Eilidh Ross")
+    lib.process(["silent"])  # no audio: a QC error
+    withdrawn = make_publishable(lib, "withdrawn", clips.video2, work=tmp_path)
+    lib.withdraw_consent(withdrawn["consent"], reason="asked to be removed")
+    unprocessed = film_with_people(lib, "unprocessed", clips.faststart, tmp_path, person="Iain Boyd")
+    lib.add_appearance("silent", unprocessed["person"], identifiable=False)  # a person in two films
+    lib.add_film("empty", "No cut yet")
+    make_publishable(lib, "pinned", clips.video, work=tmp_path)
+    lib.add_cut("pinned", clips.video2)
+    lib.edit_film("pinned", current_cut=1)
+    make_publishable(lib, "newer", clips.video, work=tmp_path)
+    lib.add_cut("newer", clips.video2)  # the newest cut is current and not approved
+    make_publishable(lib, "edited", clips.video, work=tmp_path)
+    caption_file(lib, "edited").write_text(captions_text(2.0, "Changed by hand"))  # the full review reads files
+    make_publishable(lib, "embargoed", clips.video, work=tmp_path)
+    lib.edit_film("embargoed", publish_at="2999-01-01T00:00:00Z")
+    make_publishable(lib, "down", clips.video, work=tmp_path)
+    lib.takedown("down", target=f"file://{tmp_path / 'site'}")
+
+    def normalised(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for row in rows:
+            for g in row["gates"]:
+                g["reasons"] = [r.replace("all derivatives built and in place", "all derivatives built")
+                                for r in g["reasons"]]  # fmt: skip
+        return rows
+
+    at = lib.review()[0]["at"]
+    from datetime import datetime
+
+    when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    full = {r["slug"]: r for r in normalised(lib.review(at=when))}
+    board = {r["slug"]: r for r in normalised(lib.review(at=when, check_files=False))}
+    assert list(board) == sorted(full) and len(board) == 10
+    differ = {slug for slug in full if full[slug] != board[slug]}
+    assert differ == {"edited"}  # the board trusts the recorded caption hash; the full review read the file
+    assert [g["ok"] for g in board["ready"]["gates"]] == [True] * 6 and board["ready"]["publishable"]
+    outcome = {slug: {g["gate"] for g in row["gates"] if not g["ok"]} for slug, row in board.items()}
+    assert outcome["silent"] == {"qc", "approval"} and "no_audio" in str(board["silent"]["gates"])
+    assert outcome["withdrawn"] == {"consent", "approval"}
+    assert "derivatives" in outcome["unprocessed"] and "qc" in outcome["unprocessed"]
+    assert outcome["empty"] >= {"derivatives", "qc", "captions"}
+    assert outcome["pinned"] == set() and board["pinned"]["cut"] == 1
+    assert "approval" in outcome["newer"] and board["newer"]["cut"] == 2
+    assert outcome["embargoed"] == {"embargo"} and "approval" in outcome["down"]
+
+    # Through HTTP, and a change after a board view shows on the next one (only QC is memoised).
+    staff = sign_in(client(lib), "staff")
+    assert 'href="/films/ready"' in staff.get("/board", params={"status": "publishable"}).text
+    lib.withdraw_consent(ready["consent"], reason="changed mind")
+    assert 'href="/films/ready"' not in staff.get("/board", params={"status": "publishable"}).text
+    assert 'href="/films/ready"' in staff.get("/board", params={"status": "blocked"}).text

@@ -65,3 +65,43 @@ def qc_report(session: Session, lib: Any, film: Film, jobs: dict[str, Derivative
         "processing": {name: job.status for name, job in sorted(jobs.items())},
         "errors": failed,
     }
+
+
+QC_MEMO_SIZE = 20_000
+
+
+def qc_errors(session: Session, lib: Any, film: Any, jobs: dict[str, Any]) -> list[str]:
+    """The error-level QC findings of the film's current cut, as "code: message" lines
+    (the review board). A cut's QC is a pure function of its ffprobe document, the data
+    of its analysis and proxy jobs and the thresholds, so it is memoised per library
+    (shared by ``acting_as`` copies, i.e. by every request of the web app) under
+    (content sha256, those jobs' ids and finish times, thresholds). Only a miss
+    reads the ffprobe document and the jobs' data."""
+    import json
+
+    from medialib.catalog.models import Cut
+
+    cut = film.current_cut
+    done = sorted((name, job.id, job.finished_at) for name, job in jobs.items()
+                  if job.status == "done" and job.kind in ("analysis", "proxy"))  # fmt: skip
+    memo = lib.qc_memo
+    thresholds = lib.__dict__.get("_qc_thresholds_key")
+    if thresholds is None:
+        thresholds = lib.__dict__["_qc_thresholds_key"] = json.dumps(lib.config["qc"], sort_keys=True, default=str)
+    key = (cut.sha256, tuple(done), thresholds)
+    errors = memo.get(key)
+    if errors is None:
+        row = session.execute(select(Cut.storage_key, Cut.probe).where(Cut.id == cut.id)).one()
+        data = dict(session.execute(select(DerivativeJob.id, DerivativeJob.data)
+                                    .where(DerivativeJob.id.in_([job_id for _n, job_id, _f in done]))).all())  # fmt: skip
+        by_kind: dict[str, Any] = {}
+        for job in jobs.values():  # the first done job of each kind, as qc_report takes it
+            if job.id in data:
+                by_kind.setdefault(job.kind, data[job.id])
+        src = SourceMedia(lib.store.root / row.storage_key, tech_info(row.probe, f"{film.slug}#{cut.seq}"), row.probe)
+        report = qc.report(src, by_kind.get("analysis"), by_kind.get("proxy"), lib.config["qc"])
+        errors = [f"{f['code']}: {f['message']}" for f in report["findings"] if f["level"] == "error"]
+        if len(memo) >= QC_MEMO_SIZE:
+            memo.clear()
+        memo[key] = errors
+    return list(errors)
