@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -69,6 +70,9 @@ _register()
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
+    # The modules are loaded: keep the cyclic garbage collector from walking their
+    # objects again and again while a command runs (a command is one short process).
+    gc.freeze()
     try:
         cli.main(args=argv, prog_name="medialib", standalone_mode=False)
         return 0

@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ffmpeg as ffmpeg_python
-
 from medialib.errors import MediaError, ToolFailed, ToolMissing
 
 log = logging.getLogger(__name__)
@@ -91,6 +89,8 @@ def tail_decode_args(
     ``-xerror`` makes any damaged packet fatal; ``-progress`` reports how many
     frames were decoded, so "nothing there" is told apart from "fine".
     """
+    import ffmpeg as ffmpeg_python  # ffmpeg-python (and its `future` dependency) only where it is used
+
     stream = ffmpeg_python.input(
         file_url(path),
         ss=f"{max(start, 0.0):.3f}",

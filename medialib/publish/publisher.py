@@ -196,7 +196,8 @@ def _manifest(site: dict[str, Any], films: list[dict[str, Any]], items: list[Ite
     files = [{"key": i.key, "size": i.size, "sha256": i.sha256, "content_type": i.content_type, "film": i.film}
              for i in sorted(items, key=lambda i: i.key)]  # fmt: skip
     doc = {"format": "medialib-site/1", "site": site, "films": films, "files": files}
-    return (json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
+    # Compact: json's C encoder (indenting falls back to the pure-Python one, 10x slower on 1,000 files).
+    return (json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
 
 
 def pages(site: dict[str, Any], films: list[FilmSet]) -> list[Item]:
