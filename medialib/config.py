@@ -91,7 +91,8 @@ SETTINGS: tuple[Setting, ...] = (
         "jobs",
         0,
         "How many cuts `medialib process` works on at once (never more ffmpeg processes than this). "
-        "0 means the number of CPU cores.",
+        "0 means two per CPU core (measured in bench/README.md: short clips keep the cores busy that "
+        "way, and long sources lose nothing).",
         "int",
     ),
     Setting(

@@ -235,11 +235,10 @@ class Library:
         with self.session() as s:
             get_film(s, slug)  # fail fast on an unknown film, before any work
         source = stages.check_source(path)
-        probed = stages.probe_source(self.ffmpeg, source, shown)
         self.store.sweep_temporary()
         if on_start is not None:
             on_start(source.stat.st_size)
-        stored = stages.store_original(self.store, probed, on_progress)
+        probed, stored = stages.probe_and_store(self.ffmpeg, self.store, source, shown, on_progress)
         with self.transaction() as s:
             cut, duplicate = stages.record_cut(s, self.actor, slug, probed, stored, label)
             data = views.cut_view(cut)

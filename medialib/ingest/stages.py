@@ -65,11 +65,18 @@ def probe_source(ff: FFmpeg, source: Source, shown: str) -> Probed:
     return Probed(source=source, info=info, probe=data)
 
 
-def store_original(store: LocalStore, probed: Probed, on_progress: Progress | None = None) -> Stored:
-    """Copy the upload into the content-addressed store, hashing it on the way."""
-    return store.put_file(
-        probed.source.path, ORIGINALS, probed.info.extension, on_progress=on_progress, expect=probed.source.stat
-    )
+def probe_and_store(ff: FFmpeg, store: LocalStore, source: Source, shown: str,
+                    on_progress: Progress | None = None) -> tuple[Probed, Stored]:  # fmt: skip
+    """Probe the upload while it is already being copied and hashed into the store (one read
+    pass, on its own thread). If the probe refuses the file, the copy is stopped and its
+    temporary file removed: nothing is stored."""
+    pending = store.begin_put(source.path, on_progress=on_progress, expect=source.stat)
+    try:
+        probed = probe_source(ff, source, shown)
+    except BaseException:
+        pending.abort()
+        raise
+    return probed, pending.finish(ORIGINALS, probed.info.extension)
 
 
 def record_cut(

@@ -361,6 +361,18 @@ class Runner:
             self.store.remove_tree(folder)
 
 
+
+def default_jobs() -> int:
+    """Two cuts per CPU core. An ffmpeg run spends part of its life starting up, probing or
+    single-threaded (the audio analysis, the poster search), so with short clips one run per
+    core leaves the cores idle a fifth of the time; with long sources x264 fills the cores
+    either way and the extra runs cost nothing measurable (bench/process.py, bench/README.md)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return 2 * max(1, cores)
+
 def process(
     lib: Any,
     slugs: Sequence[str] = (),
@@ -371,7 +383,7 @@ def process(
 ) -> Report:
     """Build every missing derivative of the given films' cuts (all films if none).
 
-    ``jobs`` cuts are worked on at once (0: one per CPU core); each cut runs
+    ``jobs`` cuts are worked on at once (0: default_jobs()); each cut runs
     one ffmpeg at a time, so never more than ``jobs`` ffmpeg processes run.
     Raises ConfigError for bad recipes, NotFound for an unknown film; a
     failing cut is recorded in the report and the others carry on.
@@ -381,7 +393,7 @@ def process(
         tasks = plan(s, recipes, slugs, retry_failed)
     lib.store.sweep_temporary()
     runner = Runner(lib, recipes, on_event)
-    workers = jobs or lib.config["jobs"] or os.cpu_count() or 1
+    workers = jobs or lib.config["jobs"] or default_jobs()
     report = Report()
     busy = [t for t in tasks if t.todo]
     idle = [t for t in tasks if not t.todo]

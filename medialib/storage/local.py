@@ -203,13 +203,13 @@ def kernel_copy_hash(src: int, dst: int, chunk_size: int, on_progress: Progress 
     the file systems do not offer copy_file_range. Returns (sha256 hex, size).
     """
     digest = hashlib.sha256()
-    state = {"copied": 0, "done": False, "error": None}
+    state = {"copied": 0, "done": False, "error": None, "stop": False}
     ready = threading.Condition()
 
     def copier() -> None:
         copied = flushed = 0
         try:
-            while True:
+            while not state["stop"]:
                 n = os.copy_file_range(src, dst, chunk_size)
                 if n == 0:
                     break
@@ -247,6 +247,9 @@ def kernel_copy_hash(src: int, dst: int, chunk_size: int, on_progress: Progress 
                     on_progress(n)
             if finished and hashed >= state["copied"]:
                 break
+    except BaseException:
+        state["stop"] = True  # e.g. on_progress raised Cancelled: the copier stops at its next chunk
+        raise
     finally:
         thread.join()
     error = state["error"]
@@ -322,41 +325,16 @@ class LocalStore:
         changed since, BadInput is raised and nothing is stored.
         Raises IntegrityError if the written file does not check out.
         """
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.tmp_dir / f"{os.getpid()}-{os.urandom(8).hex()}.part"
-        try:
-            src = os.open(source, os.O_RDONLY)
-        except OSError as exc:
-            raise BadInput(f"reading {source}: {exc.strerror}") from None
-        try:
-            before = os.fstat(src)
-            if expect is not None and _changed(expect, before):
-                raise BadInput(f"reading {source}: the file changed while it was being added")
-            dst = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                sha, size = copy_and_hash(src, dst, self.chunk_size, on_progress)
-                os.fsync(dst)
-                written = os.fstat(dst).st_size
-            finally:
-                os.close(dst)
-            if _changed(before, os.fstat(src)) or size != before.st_size:
-                raise BadInput(f"reading {source}: the file changed while it was being added")
-            if written != size:
-                raise IntegrityError(f"storing {source}: wrote {written} bytes of {size}")
-            key = f"{prefix}/{sha}.{ext}" if flat else content_key(prefix, sha, ext)
-            final = self.root / key
-            if final.exists():
-                if final.stat().st_size != size:
-                    raise IntegrityError(f"{final}: stored file has the wrong size; run `medialib verify`")
-                return Stored(key, sha, size, created=False)
-            _make_dirs(final.parent)
-            os.chmod(tmp, mode)
-            os.replace(tmp, final)
-            _fsync_dir(final.parent)
-            return Stored(key, sha, size, created=True)
-        finally:
-            os.close(src)
-            tmp.unlink(missing_ok=True)
+        return self.begin_put(source, on_progress=on_progress, expect=expect).finish(prefix, ext, mode=mode,
+                                                                                      flat=flat)  # fmt: skip
+
+    def begin_put(self, source: Path, *, on_progress: Progress | None = None,
+                  expect: os.stat_result | None = None) -> "PendingPut":  # fmt: skip
+        """Start copying ``source`` into a temporary file of the store, hashing it, on a
+        thread of its own; :meth:`PendingPut.finish` names it by its hash once the caller
+        knows the extension (ingest probes the upload meanwhile), :meth:`PendingPut.abort`
+        throws it away. Raises BadInput at once if ``source`` cannot be opened."""
+        return PendingPut(self, source, on_progress, expect)
 
     def hash_file(self, key: str, on_progress: Progress | None = None) -> tuple[str, int]:
         """Re-read a stored file and return (sha256, size)."""
@@ -394,6 +372,90 @@ class LocalStore:
 
     def remove(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
+
+
+class Cancelled(Exception):
+    """A PendingPut was aborted while it copied."""
+
+
+class PendingPut:
+    """A copy into the store that runs on its own thread (see LocalStore.begin_put)."""
+
+    def __init__(self, store: LocalStore, source: Path, on_progress: Progress | None,
+                 expect: os.stat_result | None) -> None:  # fmt: skip
+        self.store, self.source, self.expect = store, source, expect
+        self._cancel = threading.Event()
+        self._result: tuple[str, int, os.stat_result] | None = None
+        self._error: BaseException | None = None
+        store.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp = store.tmp_dir / f"{os.getpid()}-{os.urandom(8).hex()}.part"
+        try:
+            self._src = os.open(source, os.O_RDONLY)
+        except OSError as exc:
+            raise BadInput(f"reading {source}: {exc.strerror}") from None
+        self._user_progress = on_progress
+        self._thread = threading.Thread(target=self._copy, name="ingest", daemon=True)
+        self._thread.start()
+
+    def _progress(self, n: int) -> None:
+        if self._cancel.is_set():
+            raise Cancelled()
+        if self._user_progress is not None:
+            self._user_progress(n)
+
+    def _copy(self) -> None:
+        try:
+            before = os.fstat(self._src)
+            if self.expect is not None and _changed(self.expect, before):
+                raise BadInput(f"reading {self.source}: the file changed while it was being added")
+            dst = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                sha, size = copy_and_hash(self._src, dst, self.store.chunk_size, self._progress)
+                os.fsync(dst)
+                written = os.fstat(dst).st_size
+            finally:
+                os.close(dst)
+            if _changed(before, os.fstat(self._src)) or size != before.st_size:
+                raise BadInput(f"reading {self.source}: the file changed while it was being added")
+            if written != size:
+                raise IntegrityError(f"storing {self.source}: wrote {written} bytes of {size}")
+            self._result = (sha, size, before)
+        except BaseException as exc:  # handed to finish()
+            self._error = exc
+
+    def _wait(self) -> None:
+        self._thread.join()
+        os.close(self._src)
+
+    def finish(self, prefix: str, ext: str, *, mode: int = 0o444, flat: bool = False) -> Stored:
+        """Wait for the copy, then move it to ``prefix/ab/cd/<sha>.<ext>`` (see LocalStore.put_file)."""
+        try:
+            self._wait()
+            if self._error is not None:
+                raise self._error
+            assert self._result is not None
+            sha, size, _before = self._result
+            key = f"{prefix}/{sha}.{ext}" if flat else content_key(prefix, sha, ext)
+            final = self.store.root / key
+            if final.exists():
+                if final.stat().st_size != size:
+                    raise IntegrityError(f"{final}: stored file has the wrong size; run `medialib verify`")
+                return Stored(key, sha, size, created=False)
+            _make_dirs(final.parent)
+            os.chmod(self.tmp, mode)
+            os.replace(self.tmp, final)
+            _fsync_dir(final.parent)
+            return Stored(key, sha, size, created=True)
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        """Stop copying (at the next chunk) and remove the temporary file."""
+        self._cancel.set()
+        try:
+            self._wait()
+        finally:
+            self.tmp.unlink(missing_ok=True)
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
