@@ -586,7 +586,7 @@ def measure_multi(args: argparse.Namespace, libs: Libraries, scratch: Path, case
     sources = [make_source(scratch, s) for s in specs]
     print(f"\n== target 2 ({case}): 4 sources of {spec.label}, {repeat} repetitions ==", flush=True)
     template = libs.template(case, [(f"{case}-{i + 1}", p) for i, p in enumerate(sources)])
-    default_jobs = os.cpu_count()  # config jobs = 0 means the CPU count
+    default_jobs: int | str = "?"  # medialib's own choice, from its report (`jobs`)
     reference: Processed | None = None
     chains: list[Chain] = []
     times: dict[str, list[float]] = {"default": [], "jobs1": [], "jobs2": [], "seq": [], "par": []}
@@ -598,9 +598,11 @@ def measure_multi(args: argparse.Namespace, libs: Libraries, scratch: Path, case
 
     def medialib_step(name: str, jobs: int | None):
         def step(rep: int) -> None:
-            nonlocal reference, chains
+            nonlocal reference, chains, default_jobs
             lib = libs.copy(template)
             p = medialib_process(lib, jobs, expect_built=expect)
+            if jobs is None:
+                default_jobs = p.report.get("jobs", "?")
             times[name].append(p.run.seconds)
             cpu[name].append(p.run.user + p.run.sys)
             others[name].append(p.others)

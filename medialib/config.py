@@ -91,8 +91,8 @@ SETTINGS: tuple[Setting, ...] = (
         "jobs",
         0,
         "How many cuts `medialib process` works on at once (never more ffmpeg processes than this). "
-        "0 means two per CPU core (measured in bench/README.md: short clips keep the cores busy that "
-        "way, and long sources lose nothing).",
+        "0 means one per CPU core, or two per core when every cut to build is a short clip "
+        "(see bench/README.md).",
         "int",
     ),
     Setting(

@@ -114,3 +114,23 @@ def test_language_normalised(value, expected):
 )
 def test_timestamp(text, expected):
     assert validate.timestamp(text) == expected
+
+
+def test_default_jobs_doubles_only_when_every_cut_is_a_short_clip(monkeypatch):
+    from medialib.jobs import process as process_mod
+
+    monkeypatch.setattr(process_mod.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+
+    def task(width: int, height: int, seconds: float) -> process_mod.Task:
+        probe = {"format": {"duration": str(seconds)},
+                 "streams": [{"codec_type": "video", "width": width, "height": height}]}  # fmt: skip
+        return process_mod.Task("f#1", "0" * 64, "k", probe, {}, ["proxy"], [])
+
+    short, long_ = task(640, 360, 3.0), task(1280, 720, 15.0)  # 0.7 and 13.8 million pixel-seconds
+    assert process_mod.default_jobs([short, short]) == 6
+    assert process_mod.default_jobs([short, long_]) == 3
+    assert process_mod.default_jobs([]) == 3
+    assert process_mod.default_jobs([task(1920, 1080, 4.0)]) == 6  # 8.3 Mpx s: still short
+    assert process_mod.default_jobs([task(1920, 1080, 6.0)]) == 3
+    broken = process_mod.Task("f#2", "1" * 64, "k", {}, {}, ["proxy"], [])  # no usable probe: not short
+    assert process_mod.default_jobs([short, broken]) == 3

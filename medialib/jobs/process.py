@@ -31,7 +31,7 @@ from medialib import holders
 from medialib.catalog.db import utcnow
 from medialib.catalog.films import get_film
 from medialib.catalog.models import Cut, DerivativeFile, DerivativeJob, Film
-from medialib.errors import MedialibError
+from medialib.errors import MediaError, MedialibError
 from medialib.media import analysis as analysis_mod
 from medialib.media import recipes as recipes_mod
 from medialib.media.ffmpeg import FFmpeg
@@ -76,6 +76,7 @@ class Task:
 @dataclass
 class Report:
     cuts: list[dict[str, Any]] = field(default_factory=list)
+    jobs: int = 0  # cuts worked on at once
 
     def count(self, status: str) -> int:
         return sum(1 for c in self.cuts for j in c["jobs"] if j["status"] == status)
@@ -90,6 +91,7 @@ class Report:
             "built": self.count("done"),
             "failed": self.count("failed"),
             "unchanged": self.count("unchanged"),
+            "jobs": self.jobs,
             "cuts": self.cuts,
         }
 
@@ -362,16 +364,32 @@ class Runner:
 
 
 
-def default_jobs() -> int:
-    """Two cuts per CPU core. An ffmpeg run spends part of its life starting up, probing or
-    single-threaded (the audio analysis, the poster search), so with short clips one run per
-    core leaves the cores idle a fifth of the time; with long sources x264 fills the cores
-    either way and the extra runs cost nothing measurable (bench/process.py, bench/README.md)."""
+SHORT_CUT = 10e6  # pixel-seconds (width x height x duration): about 11 s of 720p, 5 s of 1080p
+
+
+def default_jobs(tasks: list[Task]) -> int:
+    """Cuts worked on at once when neither --jobs nor the setting says: one per CPU core,
+    or two per core when every cut to build is short (under SHORT_CUT pixel-seconds).
+
+    A long source's x264 encode fills the cores by itself, and a second encode per core
+    only costs (4 % more CPU on 4 x 15 s 720p). A short clip's chain of nine ffmpeg and
+    ffprobe runs is mostly process start-up, probing and single-threaded steps, which
+    leave the cores idle a fifth of the time with one chain per core (bench/process.py;
+    figures in bench/README.md)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
-    return 2 * max(1, cores)
+    return max(1, cores) * (2 if tasks and all(_pixel_seconds(t) < SHORT_CUT for t in tasks) else 1)
+
+
+def _pixel_seconds(task: Task) -> float:
+    try:
+        info = tech_info(task.probe, task.label)
+    except MediaError:
+        return float("inf")
+    return info.width * info.height * info.duration
+
 
 def process(
     lib: Any,
@@ -393,10 +411,10 @@ def process(
         tasks = plan(s, recipes, slugs, retry_failed)
     lib.store.sweep_temporary()
     runner = Runner(lib, recipes, on_event)
-    workers = jobs or lib.config["jobs"] or default_jobs()
-    report = Report()
     busy = [t for t in tasks if t.todo]
     idle = [t for t in tasks if not t.todo]
+    workers = jobs or lib.config["jobs"] or default_jobs(busy)
+    report = Report(jobs=workers)
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(busy) or 1))) as pool:
         results = list(pool.map(runner.run, busy))
     report.cuts = results + [runner.run(t) for t in idle]
