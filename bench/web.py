@@ -14,10 +14,11 @@ without a network in between). Baseline in the same run: GET /api/me, which
 costs the framework and the session lookup and nothing else.
 Targets (issue #7): the board < 300 ms, a film page < 200 ms.
 
-The board memoises each cut's QC outcome per server process (see
-``jobs.derived.qc_errors``); the first view after a start is timed and
-printed separately, with the cost of one cut's QC, since the films here
-share one cut.
+`process` stores each cut's QC outcome with its analysis job and the board
+memoises it per server process (see ``jobs.derived.qc_errors``); the first
+view after a start is timed and printed separately, with the cost of
+working out one cut's QC where no outcome is stored (a catalogue processed
+before the outcome was stored, or other thresholds).
 """
 
 from __future__ import annotations
@@ -113,9 +114,17 @@ def main() -> int:
             for _ in range(20):
                 derived.qc_report(s, lib, film)
             per_cut = (time.perf_counter() - start) / 20
-        print(f"  board, first view after start (QC memo empty): {first * 1000:.1f} ms; QC of one cut from "
-              f"its stored data: {per_cut * 1000:.2f} ms (the films here share one cut, so a first view of "
-              f"{films} distinct cuts would add about {per_cut * films * 1000:.0f} ms)")
+        with lib.session() as s:
+            from sqlalchemy import func, select
+
+            from medialib.catalog.models import DerivativeJob
+
+            stored = s.scalar(select(func.count()).where(DerivativeJob.kind == "analysis",
+                                                         DerivativeJob.qc_key.is_not(None)))  # fmt: skip
+        print(f"  board, first view after start (QC memo empty; {stored} analysis job(s) with the QC outcome "
+              f"stored by `process`): {first * 1000:.1f} ms")
+        print(f"  QC of one cut worked out from its jobs' data (what a cut without a stored outcome costs the "
+              f"first view): {per_cut * 1000:.2f} ms")
         for name, path in paths.items():
             runs = timed(client, path, args.repeat)
             base = base or statistics.median(runs)

@@ -494,3 +494,48 @@ def test_the_board_reads_plain_rows_and_agrees_with_the_full_review(fast_lib, cl
     lib.withdraw_consent(ready["consent"], reason="changed mind")
     assert 'href="/films/ready"' not in staff.get("/board", params={"status": "publishable"}).text
     assert 'href="/films/ready"' in staff.get("/board", params={"status": "blocked"}).text
+
+
+def test_process_stores_each_cuts_qc_outcome_and_the_board_uses_it_while_it_holds(fast_lib, clips, tmp_path):
+    from sqlalchemy import select, update
+
+    from medialib.catalog.models import DerivativeJob
+
+    lib = fast_lib
+    film_with_people(lib, "silent", clips.silent, tmp_path)
+    lib.process(["silent"])
+    sha = lib.film("silent")["cuts"][0]["sha256"]
+    with lib.session() as s:
+        analysis = s.scalars(select(DerivativeJob).where(DerivativeJob.sha256 == sha,
+                                                         DerivativeJob.kind == "analysis")).one()  # fmt: skip
+        assert analysis.qc_key and analysis.qc_errors == ["no_audio: no audio stream"]
+
+    def qc_gate(library: Library) -> dict[str, Any]:
+        row = next(r for r in library.review(check_files=False) if r["slug"] == "silent")
+        return next(g for g in row["gates"] if g["gate"] == "qc")
+
+    # A fresh library (no memo) takes the stored outcome as it is: mark it to see that it is read.
+    with lib.transaction() as s:
+        s.execute(update(DerivativeJob).where(DerivativeJob.id == analysis.id)
+                  .values(qc_errors=["stored: read from the catalogue"]))  # fmt: skip
+    fresh = Library.open(lib.config.path, env={})
+    try:
+        assert qc_gate(fresh)["reasons"] == ["stored: read from the catalogue"]
+    finally:
+        fresh.close()
+    # Other thresholds: the stored outcome no longer holds and QC is worked out again.
+    with open(lib.config.path, "a") as fh:
+        fh.write("\n[qc]\naudio_required = false\n")
+    silent_ok = Library.open(lib.config.path, env={})
+    try:
+        gate = qc_gate(silent_ok)
+        assert gate["ok"] and gate["reasons"] == ["no error-level finding"]
+    finally:
+        silent_ok.close()
+    # A catalogue processed before outcomes were stored: the next `process` stores them, once.
+    with lib.transaction() as s:
+        s.execute(update(DerivativeJob).where(DerivativeJob.id == analysis.id).values(qc_key=None, qc_errors=None))
+    assert lib.process(["silent"]).as_dict()["built"] == 0
+    with lib.session() as s:
+        again = s.get(DerivativeJob, analysis.id)
+        assert again.qc_key == analysis.qc_key and again.qc_errors == ["no_audio: no audio stream"]

@@ -135,6 +135,11 @@ class DerivativeJob(Base):
     finished_at: Mapped[datetime | None]
     seconds: Mapped[float | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # On a cut's analysis job: the error-level QC findings ("code: message") that `process`
+    # found once the analysis and the proxies were done, and the key they hold for
+    # (jobs.derived.qc_key: those jobs and the thresholds). The review board reads them.
+    qc_key: Mapped[str | None] = mapped_column(String(64))
+    qc_errors: Mapped[list[str] | None]
 
     files: Mapped[list[DerivativeFile]] = relationship(
         back_populates="job", lazy="selectin", order_by="DerivativeFile.name", cascade="all, delete-orphan"

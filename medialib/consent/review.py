@@ -100,8 +100,8 @@ class _Appearance:
 
 def board_prefetch(session: Session, lib: Any) -> tuple[list[_Film], Prefetched]:
     """Every film and what its gates need, as plain rows in seven queries: no ORM
-    objects, no ffprobe documents, no derivative data (QC comes from the memo of
-    ``derived.qc_errors``). The review board of 1,000 films reads this."""
+    objects, no ffprobe documents, no derivative data (QC comes from the outcome
+    `process` stored, see ``derived.qc_errors``). The review board of 1,000 films reads this."""
     from medialib.catalog.models import Consent, Cut
     from medialib.jobs import derived
 
@@ -118,7 +118,8 @@ def board_prefetch(session: Session, lib: Any) -> tuple[list[_Film], Prefetched]
     pre.qc = derived.qc_errors
     shas = sorted({f.current_cut.sha256 for f in films if f.current_cut is not None})
     job_columns = (DerivativeJob.id, DerivativeJob.sha256, DerivativeJob.recipe, DerivativeJob.recipe_hash,
-                   DerivativeJob.kind, DerivativeJob.status, DerivativeJob.error, DerivativeJob.finished_at)  # fmt: skip
+                   DerivativeJob.kind, DerivativeJob.status, DerivativeJob.error, DerivativeJob.finished_at,
+                   DerivativeJob.qc_key, DerivativeJob.qc_errors)  # fmt: skip
     for start in range(0, len(shas), 500):
         for job in session.execute(select(*job_columns).where(DerivativeJob.sha256.in_(shas[start : start + 500]))):
             pre.jobs.setdefault(job.sha256, []).append(job)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from sqlalchemy import select
@@ -67,41 +69,83 @@ def qc_report(session: Session, lib: Any, film: Film, jobs: dict[str, Derivative
     }
 
 
+
 QC_MEMO_SIZE = 20_000
+
+
+def _thresholds(lib: Any) -> str:
+    key = lib.__dict__.get("_qc_thresholds_key")
+    if key is None:
+        key = lib.__dict__["_qc_thresholds_key"] = json.dumps(lib.config["qc"], sort_keys=True, default=str)
+    return key
+
+
+def _qc_inputs(jobs: dict[str, Any]) -> tuple[tuple[str, int, str], ...]:
+    return tuple(sorted((name, job.id, job.finished_at.isoformat() if job.finished_at else "")
+                        for name, job in jobs.items()
+                        if job.status == "done" and job.kind in ("analysis", "proxy")))  # fmt: skip
+
+
+def qc_key(jobs: dict[str, Any], thresholds: str) -> str:
+    """What a cut's QC outcome depends on besides its (immutable) content: the done analysis
+    and proxy jobs (ids and finish times: a rebuilt job changes it) and the thresholds."""
+    return hashlib.sha256(json.dumps([thresholds, _qc_inputs(jobs)]).encode("utf-8")).hexdigest()
+
+
+def _errors(lib: Any, label: str, storage_key: str, probe: dict[str, Any], jobs: dict[str, Any],
+            data: dict[int, Any]) -> list[str]:  # fmt: skip
+    by_kind: dict[str, Any] = {}
+    for job in jobs.values():  # the first done job of each kind, as qc_report takes it
+        if job.status == "done" and job.id in data:
+            by_kind.setdefault(job.kind, data[job.id])
+    src = SourceMedia(lib.store.root / storage_key, tech_info(probe, label), probe)
+    report = qc.report(src, by_kind.get("analysis"), by_kind.get("proxy"), lib.config["qc"])
+    return [f"{f['code']}: {f['message']}" for f in report["findings"] if f["level"] == "error"]
 
 
 def qc_errors(session: Session, lib: Any, film: Any, jobs: dict[str, Any]) -> list[str]:
     """The error-level QC findings of the film's current cut, as "code: message" lines
     (the review board). A cut's QC is a pure function of its ffprobe document, the data
-    of its analysis and proxy jobs and the thresholds, so it is memoised per library
-    (shared by ``acting_as`` copies, i.e. by every request of the web app) under
-    (content sha256, those jobs' ids and finish times, thresholds). Only a miss
-    reads the ffprobe document and the jobs' data."""
-    import json
-
+    of its analysis and proxy jobs and the thresholds (``qc_key``). `process` stores the
+    outcome with the analysis job (``store_qc``); it is also memoised per library
+    (shared by ``acting_as`` copies, i.e. by every request of the web app). Only when
+    neither holds it for the current key are the ffprobe document and the jobs' data read."""
     from medialib.catalog.models import Cut
 
     cut = film.current_cut
-    done = sorted((name, job.id, job.finished_at) for name, job in jobs.items()
-                  if job.status == "done" and job.kind in ("analysis", "proxy"))  # fmt: skip
+    thresholds = _thresholds(lib)
     memo = lib.qc_memo
-    thresholds = lib.__dict__.get("_qc_thresholds_key")
-    if thresholds is None:
-        thresholds = lib.__dict__["_qc_thresholds_key"] = json.dumps(lib.config["qc"], sort_keys=True, default=str)
-    key = (cut.sha256, tuple(done), thresholds)
-    errors = memo.get(key)
+    memo_key = (cut.sha256, _qc_inputs(jobs), thresholds)
+    errors = memo.get(memo_key)
     if errors is None:
-        row = session.execute(select(Cut.storage_key, Cut.probe).where(Cut.id == cut.id)).one()
-        data = dict(session.execute(select(DerivativeJob.id, DerivativeJob.data)
-                                    .where(DerivativeJob.id.in_([job_id for _n, job_id, _f in done]))).all())  # fmt: skip
-        by_kind: dict[str, Any] = {}
-        for job in jobs.values():  # the first done job of each kind, as qc_report takes it
-            if job.id in data:
-                by_kind.setdefault(job.kind, data[job.id])
-        src = SourceMedia(lib.store.root / row.storage_key, tech_info(row.probe, f"{film.slug}#{cut.seq}"), row.probe)
-        report = qc.report(src, by_kind.get("analysis"), by_kind.get("proxy"), lib.config["qc"])
-        errors = [f"{f['code']}: {f['message']}" for f in report["findings"] if f["level"] == "error"]
+        analysis = next((j for j in jobs.values() if j.kind == "analysis" and j.status == "done"), None)
+        stored = getattr(analysis, "qc_errors", None)
+        if stored is not None and analysis.qc_key == qc_key(jobs, thresholds):
+            errors = list(stored)
+        else:
+            row = session.execute(select(Cut.storage_key, Cut.probe).where(Cut.id == cut.id)).one()
+            ids = [job.id for job in jobs.values() if job.status == "done" and job.kind in ("analysis", "proxy")]
+            data = dict(session.execute(select(DerivativeJob.id, DerivativeJob.data)
+                                        .where(DerivativeJob.id.in_(ids))).all())  # fmt: skip
+            errors = _errors(lib, f"{film.slug}#{cut.seq}", row.storage_key, row.probe, jobs, data)
         if len(memo) >= QC_MEMO_SIZE:
             memo.clear()
-        memo[key] = errors
+        memo[memo_key] = errors
     return list(errors)
+
+
+def store_qc(lib: Any, sha256: str, wanted: dict[str, str], label: str) -> None:
+    """Keep the QC outcome of the content ``sha256`` with its analysis job (after `process`
+    built its analysis or proxies), so the review board need not work it out again."""
+    from medialib.catalog.models import Cut
+
+    with lib.transaction() as s:
+        rows = s.scalars(select(DerivativeJob).where(DerivativeJob.sha256 == sha256).order_by(DerivativeJob.id))
+        jobs = {j.recipe: j for j in rows if wanted.get(j.recipe) == j.recipe_hash}
+        analysis = next((j for j in jobs.values() if j.kind == "analysis" and j.status == "done"), None)
+        cut = s.scalars(select(Cut).where(Cut.sha256 == sha256).limit(1)).first()
+        if analysis is None or cut is None:
+            return
+        data = {j.id: j.data for j in jobs.values() if j.status == "done"}
+        analysis.qc_errors = _errors(lib, label, cut.storage_key, cut.probe, jobs, data)
+        analysis.qc_key = qc_key(jobs, _thresholds(lib))

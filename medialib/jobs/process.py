@@ -71,6 +71,7 @@ class Task:
     failed: list[str]  # recipe names that failed before and are not retried
     busy: list[str] = field(default_factory=list)  # being built right now by another live process
     poster_at: float | None = None  # the film's poster time override, if any
+    qc_unstored: bool = False  # its analysis is done but no QC outcome is stored with it (older catalogues)
 
 
 @dataclass
@@ -163,8 +164,10 @@ def plan(session: Session, recipes: dict[str, Recipe], slugs: Sequence[str], ret
                 busy.append(name)
             elif job.status == "failed":
                 (todo if retry_failed else failed).append(name)
+        unstored = any(job.kind == "analysis" and job.status == "done" and job.qc_key is None
+                       for name in wanted if (job := jobs.get((cut.sha256, name, wanted[name]))) is not None)  # fmt: skip
         tasks[cut.sha256] = Task(f"{film.slug}#{cut.seq}", cut.sha256, cut.storage_key, cut.probe, wanted,
-                                 todo, failed, busy, poster_at)  # fmt: skip
+                                 todo, failed, busy, poster_at, unstored)  # fmt: skip
     return list(tasks.values())
 
 
@@ -233,6 +236,13 @@ class Runner:
                         outcome[name]["error"] = error
                 if kind == "analysis":
                     analysis_data = data if ok else None
+        if any(self.recipes[name].kind in ("analysis", "proxy") for name in task.todo):
+            from medialib.jobs import derived
+
+            try:
+                derived.store_qc(self.lib, task.sha256, task.wanted, task.label)
+            except MedialibError:  # the board works it out itself then
+                pass
 
     def _analysis_data(self, task: Task) -> dict[str, Any] | None:
         name = next((n for n, r in self.recipes.items() if r.kind == "analysis"), None)
@@ -418,5 +428,10 @@ def process(
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(busy) or 1))) as pool:
         results = list(pool.map(runner.run, busy))
     report.cuts = results + [runner.run(t) for t in idle]
+    for task in idle:
+        if task.qc_unstored:  # built before the QC outcome was stored: store it now, once
+            from medialib.jobs import derived
+
+            derived.store_qc(lib, task.sha256, task.wanted, task.label)
     report.cuts.sort(key=lambda c: c["cut"])
     return report
