@@ -35,6 +35,7 @@ Measured on a 2-core machine (testsrc2, x264, one frame per candidate):
 from __future__ import annotations
 
 import math
+import operator
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -256,20 +257,16 @@ def frame_stats(pixels: bytes | bytearray | memoryview, width: int, height: int)
     if count == 0 or len(data) < count:
         raise ValueError(f"need {count} bytes for a {width}x{height} grey image, got {len(data)}")
     data = data[:count]
+    # map() over C functions: no Python bytecode per pixel (a 160x90 frame, 12 candidates a cut).
     total = sum(data)
     mean = total / count
-    var = sum(v * v for v in data) / count - mean * mean
-    diffs = 0
-    pairs = 0
-    prev_row = None
-    for y in range(height):
-        row = data[y * width : (y + 1) * width]
-        diffs += sum(abs(a - b) for a, b in zip(row, row[1:]))
-        pairs += width - 1
-        if prev_row is not None:
-            diffs += sum(abs(a - b) for a, b in zip(row, prev_row))
-            pairs += width
-        prev_row = row
+    var = sum(map(operator.mul, data, data)) / count - mean * mean
+    # Neighbours across the whole image at once: left-right pairs (minus the pairs that wrap
+    # from the end of one row to the start of the next) and top-bottom pairs.
+    diffs = sum(map(abs, map(operator.sub, data[1:], data[:-1])))
+    diffs -= sum(abs(data[y * width] - data[y * width - 1]) for y in range(1, height))
+    diffs += sum(map(abs, map(operator.sub, data[width:], data[:-width]))) if height > 1 else 0
+    pairs = height * (width - 1) + (height - 1) * width
     return FrameStats(mean=mean, std=math.sqrt(max(var, 0.0)), detail=diffs / pairs if pairs else 0.0)
 
 
