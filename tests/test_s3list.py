@@ -65,7 +65,7 @@ def test_the_signature_is_the_one_botocore_computes():
         request.headers["X-Amz-Date"] = request.context["timestamp"]
         theirs = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
         assert mine["authorization"].endswith(f"Signature={theirs}")
-        assert f"Credential=AKIDEXAMPLE/20261127/eu-west-2/s3/aws4_request" in mine["authorization"]
+        assert "Credential=AKIDEXAMPLE/20261127/eu-west-2/s3/aws4_request" in mine["authorization"]
 
 
 def test_the_quick_listing_equals_boto3s_with_odd_keys_and_pages(s3, monkeypatch):
