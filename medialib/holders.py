@@ -19,8 +19,13 @@ def alive(holder: str) -> bool:
     host, _, pid = holder.rpartition(":")
     if host != HOST or not pid.isdigit():
         return True
+    return pid_alive(int(pid))
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine exists (one we may not signal counts as alive)."""
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,7 @@ from medialib.catalog.db import utcnow
 from medialib.catalog.gates import (AppearanceFacts, ApprovalFacts, Check, ConsentFacts, FilmFacts, PersonFacts,
                                     Policy)  # fmt: skip
 from medialib.captions.tracks import gate as caption_tracks_gate
-from medialib.catalog.models import Appearance, Approval, CaptionTrack, DerivativeJob, Film, Person
+from medialib.catalog.models import Appearance, Approval, CaptionTrack, Consent, Cut, DerivativeJob, Film, Person
 from medialib.errors import CheckFailed
 
 
@@ -31,7 +32,7 @@ class Prefetched:
     approvals: dict[int, Approval]  # film id -> its latest approval
     tracks: dict[int, list[CaptionTrack]]  # film id -> caption tracks
     check_files: bool = True  # stat every derivative file (the board trusts the catalogue instead)
-    qc: Any = None  # (session, lib, film, jobs) -> QC error lines; None: derived.qc_report
+    qc: Callable[..., list[str]] | None = None  # (session, lib, film, jobs) -> QC error lines; None: qc_report
 
 
 def prefetch(session: Session, films: list[Film]) -> Prefetched:
@@ -102,7 +103,6 @@ def board_prefetch(session: Session, lib: Any) -> tuple[list[_Film], Prefetched]
     """Every film and what its gates need, as plain rows in seven queries: no ORM
     objects, no ffprobe documents, no derivative data (QC comes from the outcome
     `process` stored, see ``derived.qc_errors``). The review board of 1,000 films reads this."""
-    from medialib.catalog.models import Consent, Cut
     from medialib.jobs import derived
 
     cuts: dict[int, list[Any]] = {}
@@ -181,8 +181,7 @@ def _derivatives_check(session: Session, lib: Any, film: Film, pre: Prefetched |
     if pre is not None and pre.qc is not None:
         errors = pre.qc(session, lib, film, jobs)
     else:
-        report = derived.qc_report(session, lib, film, jobs)
-        errors = [f"{f['code']}: {f['message']}" for f in report["findings"] if f["level"] == "error"]
+        errors = derived.error_lines(derived.qc_report(session, lib, film, jobs))
     return deriv, Check(not errors, tuple(errors) or ("no error-level finding",))
 
 

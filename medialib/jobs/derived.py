@@ -69,7 +69,6 @@ def qc_report(session: Session, lib: Any, film: Film, jobs: dict[str, Derivative
     }
 
 
-
 QC_MEMO_SIZE = 20_000
 
 
@@ -78,6 +77,15 @@ def _thresholds(lib: Any) -> str:
     if key is None:
         key = lib.__dict__["_qc_thresholds_key"] = json.dumps(lib.config["qc"], sort_keys=True, default=str)
     return key
+
+
+def error_lines(report: dict[str, Any]) -> list[str]:
+    """The error-level findings of a QC report as "code: message" lines (the QC gate's reasons)."""
+    return [f"{f['code']}: {f['message']}" for f in report["findings"] if f["level"] == "error"]
+
+
+def _done_analysis(jobs: dict[str, Any]) -> Any:
+    return next((j for j in jobs.values() if j.kind == "analysis" and j.status == "done"), None)
 
 
 def _qc_inputs(jobs: dict[str, Any]) -> tuple[tuple[str, int, str], ...]:
@@ -99,8 +107,7 @@ def _errors(lib: Any, label: str, storage_key: str, probe: dict[str, Any], jobs:
         if job.status == "done" and job.id in data:
             by_kind.setdefault(job.kind, data[job.id])
     src = SourceMedia(lib.store.root / storage_key, tech_info(probe, label), probe)
-    report = qc.report(src, by_kind.get("analysis"), by_kind.get("proxy"), lib.config["qc"])
-    return [f"{f['code']}: {f['message']}" for f in report["findings"] if f["level"] == "error"]
+    return error_lines(qc.report(src, by_kind.get("analysis"), by_kind.get("proxy"), lib.config["qc"]))
 
 
 def qc_errors(session: Session, lib: Any, film: Any, jobs: dict[str, Any]) -> list[str]:
@@ -115,18 +122,18 @@ def qc_errors(session: Session, lib: Any, film: Any, jobs: dict[str, Any]) -> li
     cut = film.current_cut
     thresholds = _thresholds(lib)
     memo = lib.qc_memo
-    memo_key = (cut.sha256, _qc_inputs(jobs), thresholds)
+    inputs = _qc_inputs(jobs)
+    memo_key = (cut.sha256, inputs, thresholds)
     errors = memo.get(memo_key)
     if errors is None:
-        analysis = next((j for j in jobs.values() if j.kind == "analysis" and j.status == "done"), None)
+        analysis = _done_analysis(jobs)
         stored = getattr(analysis, "qc_errors", None)
         if stored is not None and analysis.qc_key == qc_key(jobs, thresholds):
             errors = list(stored)
         else:
             row = session.execute(select(Cut.storage_key, Cut.probe).where(Cut.id == cut.id)).one()
-            ids = [job.id for job in jobs.values() if job.status == "done" and job.kind in ("analysis", "proxy")]
             data = dict(session.execute(select(DerivativeJob.id, DerivativeJob.data)
-                                        .where(DerivativeJob.id.in_(ids))).all())  # fmt: skip
+                                        .where(DerivativeJob.id.in_([i for _n, i, _f in inputs]))).all())  # fmt: skip
             errors = _errors(lib, f"{film.slug}#{cut.seq}", row.storage_key, row.probe, jobs, data)
         if len(memo) >= QC_MEMO_SIZE:
             memo.clear()
@@ -142,7 +149,7 @@ def store_qc(lib: Any, sha256: str, wanted: dict[str, str], label: str) -> None:
     with lib.transaction() as s:
         rows = s.scalars(select(DerivativeJob).where(DerivativeJob.sha256 == sha256).order_by(DerivativeJob.id))
         jobs = {j.recipe: j for j in rows if wanted.get(j.recipe) == j.recipe_hash}
-        analysis = next((j for j in jobs.values() if j.kind == "analysis" and j.status == "done"), None)
+        analysis = _done_analysis(jobs)
         cut = s.scalars(select(Cut).where(Cut.sha256 == sha256).limit(1)).first()
         if analysis is None or cut is None:
             return

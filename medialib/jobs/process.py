@@ -237,12 +237,16 @@ class Runner:
                 if kind == "analysis":
                     analysis_data = data if ok else None
         if any(self.recipes[name].kind in ("analysis", "proxy") for name in task.todo):
-            from medialib.jobs import derived
+            self.store_qc(task)
 
-            try:
-                derived.store_qc(self.lib, task.sha256, task.wanted, task.label)
-            except MedialibError:  # the board works it out itself then
-                pass
+    def store_qc(self, task: Task) -> None:
+        """Keep the cut's QC outcome with its analysis job (jobs.derived.store_qc)."""
+        from medialib.jobs import derived  # it imports this module
+
+        try:
+            derived.store_qc(self.lib, task.sha256, task.wanted, task.label)
+        except MedialibError:  # the review board works it out itself then
+            pass
 
     def _analysis_data(self, task: Task) -> dict[str, Any] | None:
         name = next((n for n, r in self.recipes.items() if r.kind == "analysis"), None)
@@ -373,7 +377,6 @@ class Runner:
             self.store.remove_tree(folder)
 
 
-
 SHORT_CUT = 10e6  # pixel-seconds (width x height x duration): about 11 s of 720p, 5 s of 1080p
 
 
@@ -430,8 +433,6 @@ def process(
     report.cuts = results + [runner.run(t) for t in idle]
     for task in idle:
         if task.qc_unstored:  # built before the QC outcome was stored: store it now, once
-            from medialib.jobs import derived
-
-            derived.store_qc(lib, task.sha256, task.wanted, task.label)
+            runner.store_qc(task)
     report.cuts.sort(key=lambda c: c["cut"])
     return report

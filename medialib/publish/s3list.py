@@ -40,9 +40,18 @@ class Unsupported(Exception):
     """This case is left to boto3."""
 
 
+# Whatever goes wrong on the quick path hands the case to boto3 (which words the error).
+GIVE_WAY = (Unsupported, OSError, http.client.HTTPException, ElementTree.ParseError, ValueError, KeyError)
+
+
 def uri_encode(text: str, safe: str = "") -> str:
     """SigV4's URI encoding: every byte but the unreserved characters A-Z a-z 0-9 - _ . ~ as %XX."""
     return quote(text, safe="-_.~" + safe)
+
+
+def query_string(query: Mapping[str, str]) -> str:
+    """The query as SigV4 signs it (sorted, URI-encoded); sent the same way."""
+    return "&".join(f"{uri_encode(k)}={uri_encode(v)}" for k, v in sorted(query.items()))
 
 
 def signing_key(secret: str, day: str, region: str, service: str) -> bytes:
@@ -64,9 +73,8 @@ def sign(method: str, host: str, path: str, query: Mapping[str, str], *, access_
     if token:
         headers["x-amz-security-token"] = token
     names = sorted(headers)
-    canonical_query = "&".join(f"{uri_encode(k)}={uri_encode(v)}" for k, v in sorted(query.items()))
     canonical = "\n".join([
-        method, path, canonical_query,
+        method, path, query_string(query),
         "".join(f"{name}:{headers[name].strip()}\n" for name in names),
         ";".join(names), payload_sha256,
     ])  # fmt: skip
@@ -113,7 +121,7 @@ def list_prefix(bucket: str, prefix: str, *, endpoint_url: str | None, region: s
                 token = _read_page(b.get(query), out)
                 if token is None:
                     return out
-    except (Unsupported, OSError, http.client.HTTPException, ElementTree.ParseError, ValueError, KeyError):
+    except GIVE_WAY:
         return None
 
 
@@ -134,7 +142,7 @@ def list_uploads(bucket: str, prefix: str, *, endpoint_url: str | None, region: 
                 raise ValueError("an upload without Key or UploadId")
             out.append((unquote_plus(key) if encoded else key, upload_id))
         return out
-    except (Unsupported, OSError, http.client.HTTPException, ElementTree.ParseError, ValueError, KeyError):
+    except GIVE_WAY:
         return None
 
 
@@ -167,7 +175,7 @@ class _Bucket:
         headers = sign("GET", self.host, self.path, query, access_key=self.access, secret_key=self.secret,
                        region=self.region, now=dt.datetime.now(dt.timezone.utc), token=self.token)  # fmt: skip
         del headers["host"]  # http.client sends it
-        target = self.path + "?" + "&".join(f"{uri_encode(k)}={uri_encode(v)}" for k, v in sorted(query.items()))
+        target = self.path + "?" + query_string(query)
         self.conn.request("GET", target, headers=headers)
         reply = self.conn.getresponse()
         body = reply.read()

@@ -339,6 +339,13 @@ class S3Target:
         except (BotoCoreError, ClientError) as exc:
             raise self._error(exc, doing) from None
 
+    def _quick(self, look: Any, prefix: str) -> Any:
+        """A read without boto3 (publish.s3list) while boto3 is not loaded anyway; None: ask boto3."""
+        if self._client is not None:
+            return None
+        return look(self.spec.bucket, prefix, endpoint_url=self.options.endpoint_url, region=self.options.region,
+                    path_style=self.options.path_style)  # fmt: skip
+
     # operations ---------------------------------------------------------------------
 
     def list(self, under: str = "") -> dict[str, int]:
@@ -348,12 +355,9 @@ class S3Target:
         from medialib.publish import s3list
 
         n = len(self.spec.prefix)
-        if self._client is None:  # before boto3 is loaded anyway
-            quick = s3list.list_prefix(self.spec.bucket, self.spec.prefix + under,
-                                       endpoint_url=self.options.endpoint_url, region=self.options.region,
-                                       path_style=self.options.path_style)  # fmt: skip
-            if quick is not None:
-                return {key[n:]: size for key, size in quick.items()}
+        quick = self._quick(s3list.list_prefix, self.spec.prefix + under)
+        if quick is not None:
+            return {key[n:]: size for key, size in quick.items()}
         out: dict[str, int] = {}
         token: str | None = None
         while True:
@@ -458,10 +462,7 @@ class S3Target:
         Looked for without boto3 first (publish.s3list); boto3 only if there are some."""
         from medialib.publish import s3list
 
-        found = None
-        if self._client is None:
-            found = s3list.list_uploads(self.spec.bucket, self.spec.prefix, endpoint_url=self.options.endpoint_url,
-                                        region=self.options.region, path_style=self.options.path_style)  # fmt: skip
+        found = self._quick(s3list.list_uploads, self.spec.prefix)
         if found is None:
             page = self._call("listing incomplete uploads", self.client.list_multipart_uploads,
                               Bucket=self.spec.bucket, Prefix=self.spec.prefix)  # fmt: skip

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medialib.errors import BadInput, IntegrityError
+from medialib.holders import pid_alive
 
 Progress = Callable[[int], None]
 
@@ -43,16 +44,6 @@ class Stored:
     sha256: str
     size: int
     created: bool  # False when identical content was already stored
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _make_dirs(path: Path) -> None:
@@ -298,7 +289,7 @@ class LocalStore:
             return removed
         for entry in self.tmp_dir.iterdir():
             match = _TMP_RE.match(entry.name)
-            if match and not _pid_alive(int(match.group(1))):
+            if match and not pid_alive(int(match.group(1))):
                 if entry.is_dir():
                     shutil.rmtree(entry, ignore_errors=True)
                 else:
@@ -385,7 +376,7 @@ class PendingPut:
                  expect: os.stat_result | None) -> None:  # fmt: skip
         self.store, self.source, self.expect = store, source, expect
         self._cancel = threading.Event()
-        self._result: tuple[str, int, os.stat_result] | None = None
+        self._result: tuple[str, int] | None = None  # (sha256, size) once copied
         self._error: BaseException | None = None
         store.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.tmp = store.tmp_dir / f"{os.getpid()}-{os.urandom(8).hex()}.part"
@@ -419,7 +410,7 @@ class PendingPut:
                 raise BadInput(f"reading {self.source}: the file changed while it was being added")
             if written != size:
                 raise IntegrityError(f"storing {self.source}: wrote {written} bytes of {size}")
-            self._result = (sha, size, before)
+            self._result = (sha, size)
         except BaseException as exc:  # handed to finish()
             self._error = exc
 
@@ -434,7 +425,7 @@ class PendingPut:
             if self._error is not None:
                 raise self._error
             assert self._result is not None
-            sha, size, _before = self._result
+            sha, size = self._result
             key = f"{prefix}/{sha}.{ext}" if flat else content_key(prefix, sha, ext)
             final = self.store.root / key
             if final.exists():
