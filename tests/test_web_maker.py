@@ -225,6 +225,21 @@ def test_film_registration_needs_the_csrf_token_and_a_free_slug(web):
     assert len(web.lib.films()) == 3
 
 
+def test_sql_injection_in_a_registered_film_is_stored_as_text_and_shown_escaped(web):
+    c = web.client("maker")
+    token = form_token(c.get("/films/new").text)
+    title = "Robert'); DROP TABLE films;--"
+    summary = "' OR 1=1 -- \" UNION SELECT password_hash FROM users; --"
+    r = c.post("/films/new", data={"csrf_token": token, "slug": "bobby-tables", "title": title, "summary": summary})
+    assert r.status_code == 303
+    assert web.lib.film("bobby-tables")["title"] == title and web.lib.film("bobby-tables")["summary"] == summary
+    assert [f["slug"] for f in web.lib.films()] == ["bobby-tables", "makers-film", "others-film", "staff-film"]
+    page = c.get("/films/bobby-tables").text
+    assert str(escape(title)) in page and str(escape(summary)) in page
+    assert "password_hash" not in page.replace(str(escape(summary)), "")  # nothing but the text itself
+    check_html(page)
+
+
 def test_staff_register_a_film_for_a_film_maker_or_for_staff_only(web):
     c = web.client("staff")
     form = c.get("/films/new")
