@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, noload
 
 from medialib.catalog.models import DerivativeJob, Film
 from medialib.errors import NotFound
@@ -147,7 +147,8 @@ def store_qc(lib: Any, sha256: str, wanted: dict[str, str], label: str) -> None:
     from medialib.catalog.models import Cut
 
     with lib.transaction() as s:
-        rows = s.scalars(select(DerivativeJob).where(DerivativeJob.sha256 == sha256).order_by(DerivativeJob.id))
+        rows = s.scalars(select(DerivativeJob).where(DerivativeJob.sha256 == sha256)
+                         .options(noload(DerivativeJob.files)).order_by(DerivativeJob.id))  # fmt: skip
         jobs = {j.recipe: j for j in rows if wanted.get(j.recipe) == j.recipe_hash}
         analysis = _done_analysis(jobs)
         cut = s.scalars(select(Cut).where(Cut.sha256 == sha256).limit(1)).first()
