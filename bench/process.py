@@ -19,7 +19,7 @@ Targets (2 CPU cores):
    seconds).
 4. A rerun with nothing changed, 100 cuts: less than 1 s.
 
-    .venv/bin/python bench/process.py [--dir /tmp/medialib-bench] [--quick] [--only 1,2,3,4] [--clean]
+    .venv/bin/python bench/process.py [--dir /tmp/medialib-bench] [--quick] [--only 1,2,3,4] [--cases long,short] [--clean]
 
 Sources are made by ffmpeg (testsrc2 and a sine tone, x264 ultrafast with its
 default 250-frame GOP, yuv420p, AAC) under DIR and reused by later runs.
@@ -810,10 +810,13 @@ def main() -> int:
     parser.add_argument("--only", default="1,2,3,4", help="which targets to measure, e.g. 1,3 (default all)")
     parser.add_argument("--repeat", type=int, help="repetitions for target 1 (default 3; the short clips get 4)")
     parser.add_argument("--repeat-long", type=int, help="repetitions for the long sources of target 2 (default 2)")
+    parser.add_argument("--repeat-short", type=int, help="repetitions for the short clips of target 2 (default 4)")
     parser.add_argument("--single-seconds", type=float, help="target 1: length of the source (default 60)")
     parser.add_argument("--single-size", type=size, help="target 1: WxH (default 1920x1080)")
     parser.add_argument("--multi-seconds", type=float, help="target 2: length of each long source (default 15)")
     parser.add_argument("--multi-size", type=size, help="target 2: WxH of the long sources (default 1280x720)")
+    parser.add_argument("--cases", default="long,short",
+                        help="target 2: which cases to measure, long and/or short (default both)")
     parser.add_argument("--long-minutes", type=float, help="target 3: length of the source (default 10)")
     parser.add_argument("--long-size", type=size, help="target 3: WxH (default 960x540)")
     parser.add_argument("--cuts", type=int, help="target 4: number of cuts (default 100)")
@@ -834,7 +837,8 @@ def main() -> int:
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    args.repeat_short = 3 if quick else 4
+    if args.repeat_short is None:
+        args.repeat_short = 3 if quick else 4
     args.rerun_repeat = 3 if quick else 5
     only = {int(x) for x in args.only.split(",") if x.strip()}
 
@@ -854,11 +858,13 @@ def main() -> int:
     try:
         if 1 in only:
             results.append(("1 one source", measure_single(args, libs, scratch)))
-        if 2 in only:
+        cases = {c.strip() for c in args.cases.split(",")}
+        if 2 in only and "long" in cases:
             ok, note = measure_multi(args, libs, scratch, "long", Spec(args.multi_seconds, *args.multi_size),
                                      args.repeat_long)  # fmt: skip
             results.append(("2 four long sources", ok))
             notes.append(note)
+        if 2 in only and "short" in cases:
             ok, note = measure_multi(args, libs, scratch, "short", Spec(3.0, 640, 360), args.repeat_short)
             results.append(("2 four short clips", ok))
             notes.append(note)
