@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from medialib import holders
@@ -314,14 +314,14 @@ class Runner:
     # loading and flushing job objects cost a tenth of that per step.
 
     def _job_id(self, conn: Connection, task: Task, name: str, **fields: Any) -> int:
-        """The id of the job row for ``name``, created with ``fields`` if missing."""
-        job_id = conn.execute(_ID, {"k_sha": task.sha256, "k_recipe": name, "k_hash": task.wanted[name]}).scalar()
+        """The id of the job row for ``name``, updated with ``fields`` (created first if missing)."""
+        key = (_JOBS.c.sha256 == task.sha256, _JOBS.c.recipe == name, _JOBS.c.recipe_hash == task.wanted[name])
+        job_id = conn.execute(update(_JOBS).where(*key).values(**fields).returning(_JOBS.c.id)).scalar()
         if job_id is None:
             job_id = conn.execute(insert(_JOBS).values(
                 sha256=task.sha256, recipe=name, kind=self.recipes[name].kind, recipe_hash=task.wanted[name],
                 status="pending", error="", attempts=0, data={}, worker="", created_at=utcnow(),
             )).inserted_primary_key[0]  # fmt: skip
-        if fields:
             conn.execute(update(_JOBS).where(_JOBS.c.id == job_id).values(**fields))
         return job_id
 
@@ -383,10 +383,6 @@ class Runner:
 
 _JOBS = DerivativeJob.__table__
 _FILES = DerivativeFile.__table__
-_ID = select(_JOBS.c.id).where(
-    _JOBS.c.sha256 == bindparam("k_sha"), _JOBS.c.recipe == bindparam("k_recipe"),
-    _JOBS.c.recipe_hash == bindparam("k_hash"),
-)  # fmt: skip
 
 
 SHORT_CUT = 10e6  # pixel-seconds (width x height x duration): about 11 s of 720p, 5 s of 1080p
