@@ -147,3 +147,21 @@ def test_json_is_valid_for_unicode(cli):
     out = cli("film", "list", "--json").out
     assert json.loads(out)[0]["title"] == "Caithness — Gàidhlig ♪"
     assert "Gàidhlig" in out  # not \u-escaped
+
+
+def test_the_actor_name_fits_the_audit_log_on_every_engine(cli, lib_dir):
+    """PostgreSQL enforces the width of audit_events.actor (200); SQLite does not. A longer
+    --user is bad input on both, before anything is written."""
+    r = cli("--user", "u" * 201, "film", "add", "x", "--title", "X")
+    assert r.code == 2 and r.err.count("\n") == 1
+    assert r.err.startswith("error: configuration error: user: must be at most 200 characters"), r.err
+    assert cli("film", "list", "--json").json() == []
+    config = lib_dir / "config.toml"
+    good = config.read_text()
+    config.write_text(good.replace('"tester"', '"' + "t" * 201 + '"'))
+    r = cli("film", "add", "x", "--title", "X")
+    assert r.code == 2 and "user: must be at most 200 characters" in r.err
+    config.write_text(good)
+
+    assert cli("--user", "u" * 200, "film", "add", "x", "--title", "X").code == 0
+    assert [e["actor"] for e in cli("--user", "me", "audit", "--json").json()] == ["u" * 200]
