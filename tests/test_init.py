@@ -31,6 +31,16 @@ def test_init_creates_a_working_library(init_cli, empty_db_url, tmp_path, clips,
     assert [e["action"] for e in init_cli("audit", "--json").json()] == ["library.init", "film.add", "cut.add"]
 
 
+def test_init_in_a_deep_folder(init_cli, tmp_path):
+    """The audit subject names the folder, whatever its length (PostgreSQL once refused more than 200)."""
+    target = tmp_path.joinpath(*["a-long-folder-name-" + "x" * 40] * 5)
+    assert len(str(target)) > 300
+    r = init_cli("init", str(target))
+    assert r.code == 0, r.err
+    [event] = init_cli("--config", str(target / "config.toml"), "audit", "--json").json()
+    assert (event["action"], event["subject"]) == ("library.init", f"library:{target}")
+
+
 @pytest.mark.sqlite_only("the new catalogue file is in WAL mode")
 def test_init_makes_a_wal_catalogue(init_cli, tmp_path):
     target = tmp_path / "lib"
