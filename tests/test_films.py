@@ -165,3 +165,12 @@ def test_the_actor_name_fits_the_audit_log_on_every_engine(cli, lib_dir):
 
     assert cli("--user", "u" * 200, "film", "add", "x", "--title", "X").code == 0
     assert [e["actor"] for e in cli("--user", "me", "audit", "--json").json()] == ["u" * 200]
+
+
+def test_audit_subject_prefix_is_matched_exactly_on_every_engine(cli):
+    """SQLite's LIKE ignores case and PostgreSQL's does not: the prefix match must not depend on the engine."""
+    assert cli("film", "add", "hope-street", "--title", "Hope Street").code == 0
+    assert [e["subject"] for e in cli("audit", "film:hope", "--json").json()] == ["film:hope-street"]
+    assert cli("audit", "FILM:hope", "--json").json() == []
+    assert cli("audit", "film:hope_street", "--json").json() == []  # "_" is not a wildcard
+    assert [e["action"] for e in cli("audit", "--json").json()] == ["film.add"]
