@@ -52,6 +52,7 @@ class Setting:
     default: Any
     help: str
     kind: str = "str"  # str | path | int | float | bool | list | database | target | table
+    max_len: int | None = None  # for text: the width of the catalogue column it is stored in
 
     @property
     def env_name(self) -> str:
@@ -72,7 +73,8 @@ SETTINGS: tuple[Setting, ...] = (
         "user",
         "",
         "Name recorded as the actor in the audit log and as uploaded_by. "
-        "Empty means the login name of the account running medialib.",
+        "Empty means the login name of the account running medialib. At most 200 characters.",
+        max_len=200,
     ),
     Setting("database_busy_timeout", 30.0, "Seconds a SQLite writer waits for a lock before failing.", "float"),
     Setting("ffmpeg.ffmpeg", "ffmpeg", "The ffmpeg program (name on PATH or a path).", "str"),
@@ -229,6 +231,8 @@ def _coerce(setting: Setting, value: Any, base: Path, from_text: bool) -> Any:
                 return database_url(value, base)
             if kind == "target":
                 return target_url(value, base)
+            if setting.max_len is not None and len(value) > setting.max_len:
+                raise ValueError(f"must be at most {setting.max_len} characters (it has {len(value)})")
             return value
         if kind == "int":
             if isinstance(value, bool):

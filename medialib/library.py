@@ -101,9 +101,18 @@ class Library:
         return lib
 
     @classmethod
-    def init(cls, directory: str | os.PathLike[str] = ".", *, actor: str | None = None) -> "Library":
+    def init(
+        cls,
+        directory: str | os.PathLike[str] = ".",
+        *,
+        actor: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> "Library":
         """Create a new library in ``directory``: config.toml, assets/, captions/
-        and the catalogue. Raises AlreadyExists if one is there already."""
+        and the catalogue — medialib.db there, or the database MEDIALIB_DATABASE
+        names (as every other command would use). Raises AlreadyExists if one is
+        there already."""
+        env = os.environ if env is None else env
         root = Path(directory).resolve()
         if root.exists() and not root.is_dir():
             raise BadInput(f"{directory}: exists and is not a directory")
@@ -121,7 +130,8 @@ class Library:
         tmp = cfg_file.with_name(f".{cfg_file.name}.tmp")
         tmp.write_text(config_mod.render_template(), encoding="utf-8")
         os.replace(tmp, cfg_file)
-        lib = cls.open(cfg_file, env={})
+        database = env.get("MEDIALIB_DATABASE")
+        lib = cls.open(cfg_file, env={"MEDIALIB_DATABASE": database} if database else {})
         with lib.transaction() as s:
             audit.record(s, actor or lib.config.user, "library.init", f"library:{root}")
         return lib

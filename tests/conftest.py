@@ -2,8 +2,10 @@
 
 PostgreSQL tests use the server named by MEDIALIB_TEST_POSTGRES (default
 postgresql+psycopg://postgres@127.0.0.1:5432/test), each test in a fresh
-schema. They are skipped when no server answers, except under CI=true,
-where a missing server is an error: in CI they must run.
+schema with a unique name, dropped afterwards. They are skipped when no
+server answers, except under CI=true, where a missing server is an error:
+in CI they must run. MEDIALIB_TEST_DATABASE (sqlite, postgresql or both)
+chooses the engines; see "databases" below.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
+from medialib.catalog import db
 from medialib.cli import main
 from medialib.config import DEFAULT_FORMATS
 from medialib.library import Library
@@ -99,34 +103,170 @@ def clips(tmp_path_factory: pytest.TempPathFactory, ff: FFmpeg) -> Clips:
 
 
 # --- databases --------------------------------------------------------------
+#
+# MEDIALIB_TEST_DATABASE picks the catalogue engine(s) every test library uses:
+#   sqlite      SQLite files only
+#   postgresql  PostgreSQL only, and only the tests that create a catalogue
+#               (the others were run by the SQLite pass); tests about SQLite
+#               itself are skipped, saying so
+#   both        (the default) each catalogue test once on each engine
+# `./dev test` runs a sqlite pass, then a postgresql pass.
+
+ENGINES = {"sqlite": ["sqlite"], "postgresql": ["postgresql"], "both": ["sqlite", "postgresql"]}
+TEST_DATABASE = os.environ.get("MEDIALIB_TEST_DATABASE", "").strip().lower() or "both"
+if TEST_DATABASE not in ENGINES:
+    raise pytest.UsageError(
+        f"MEDIALIB_TEST_DATABASE={TEST_DATABASE!r}: expected one of {', '.join(ENGINES)}"
+    )
+PG_ONLY = TEST_DATABASE == "postgresql"
+
+# The fixtures through which a test gets a catalogue: a test using none of
+# them is not run again in the postgresql pass.
+DB_FIXTURES = frozenset({"db_url", "empty_db_url", "session_db_url"})
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A SQLAlchemy URL for a brand-new PostgreSQL schema, dropped afterwards."""
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): the test is about SQLite itself; skipped in the postgresql pass"
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"medialib test catalogue: MEDIALIB_TEST_DATABASE={TEST_DATABASE} (PostgreSQL at {PG_URL})"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not PG_ONLY:
+        return
+    keep, drop = [], []
+    for item in items:
+        (keep if DB_FIXTURES & set(getattr(item, "fixturenames", ())) else drop).append(item)
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is not None:
+            reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+            item.add_marker(pytest.mark.skip(reason=f"about SQLite itself: {reason}"))
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def _pg_unavailable() -> None:
     if _PG_PROBLEM is not None:
         if IN_CI:
             pytest.fail(f"CI=true but PostgreSQL is not reachable at {PG_URL}: {_PG_PROBLEM}")
         pytest.skip(f"PostgreSQL not reachable ({_PG_PROBLEM})")
-    schema = "t_" + uuid.uuid4().hex[:12]
-    admin = create_engine(PG_URL)
+
+
+def _schema_url(schema: str) -> str:
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+_HEAD_SCRIPT: list[str] = []
+
+
+def _head_script(admin: Engine) -> list[str]:
+    """The SQL that the real migrations run to bring an empty schema to head,
+    recorded once per session (in a schema of its own) and replayed for each
+    test: one round trip instead of running Alembic for every test."""
+    if not _HEAD_SCRIPT:
+        with _pg_schema(admin, ready=False) as url:
+            engine = db.make_engine(url)
+            recorded: list[str] = []
+
+            @event.listens_for(engine, "before_cursor_execute")
+            def _record(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+                if not statement.lstrip().upper().startswith("SELECT"):
+                    assert not parameters, f"a migration statement with parameters: {statement}"
+                    recorded.append(statement)
+
+            try:
+                db.upgrade(engine)
+            finally:
+                engine.dispose()
+        _HEAD_SCRIPT.extend(recorded)
+    return _HEAD_SCRIPT
+
+
+@contextmanager
+def _pg_schema(admin: Engine, *, ready: bool) -> Iterator[str]:
+    """A brand-new schema with a unique name (other runs share the server),
+    empty or at the newest migration; dropped afterwards."""
+    script = _head_script(admin) if ready else []
+    schema = f"t_{uuid.uuid4().hex[:16]}"
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
+        if script:
+            conn.execute(text(f'SET LOCAL search_path TO "{schema}"'))
+            conn.exec_driver_sql(";\n".join(script))
     try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+        yield _schema_url(schema)
     finally:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each catalogue test runs on SQLite and on PostgreSQL."""
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[Engine]:
+    """An engine on the test server's database, for creating and dropping schemas."""
+    _pg_unavailable()
+    admin = create_engine(PG_URL)
+    yield admin
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_admin: Engine) -> Iterator[str]:
+    """A SQLAlchemy URL for a brand-new, empty PostgreSQL schema, dropped afterwards."""
+    with _pg_schema(pg_admin, ready=False) as url:
+        yield url
+
+
+def _sqlite_url(folder: Path) -> str:
+    return "sqlite:///" + str(folder / "medialib.db")
+
+
+def _pinned(request: pytest.FixtureRequest) -> None:
+    """A test may pin itself to SQLite (parametrize db_url with ["sqlite"]); the postgresql pass skips it."""
+    if PG_ONLY and request.param == "sqlite":
+        pytest.skip("pinned to SQLite by the test (its PostgreSQL side is covered elsewhere)")
+
+
+@pytest.fixture(params=ENGINES[TEST_DATABASE])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The catalogue of a test library: a new SQLite file, or a new PostgreSQL
+    schema already at the newest migration."""
+    _pinned(request)
     if request.param == "sqlite":
-        return "sqlite:///" + str(tmp_path / "medialib.db")
-    return request.getfixturevalue("pg_url")
+        yield _sqlite_url(tmp_path)
+        return
+    with _pg_schema(request.getfixturevalue("pg_admin"), ready=True) as url:
+        yield url
+
+
+@pytest.fixture(params=ENGINES[TEST_DATABASE])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty catalogue (no tables): for migrations and `medialib init`."""
+    _pinned(request)
+    if request.param == "sqlite":
+        yield _sqlite_url(tmp_path)
+        return
+    with _pg_schema(request.getfixturevalue("pg_admin"), ready=False) as url:
+        yield url
+
+
+@pytest.fixture(scope="session", params=ENGINES[TEST_DATABASE])
+def session_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Like db_url, for a library shared by a whole session (the browser tests)."""
+    if request.param == "sqlite":
+        yield _sqlite_url(tmp_path_factory.mktemp("catalogue"))
+        return
+    with _pg_schema(request.getfixturevalue("pg_admin"), ready=True) as url:
+        yield url
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
 
 
 @pytest.fixture
@@ -205,6 +345,16 @@ def medialib_cmd() -> list[str]:
     """The real console entry, for tests that need a separate process."""
     exe = shutil.which("medialib", path=str(Path(sys.executable).parent))
     return [exe] if exe else [sys.executable, "-m", "medialib"]
+
+
+@pytest.fixture
+def init_cli(bare_cli, empty_db_url: str, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201
+    """bare_cli for tests that run `medialib init`. On PostgreSQL, MEDIALIB_DATABASE
+    names an empty schema, so init and every later command use it; on SQLite,
+    init makes its own medialib.db."""
+    if not is_sqlite(empty_db_url):
+        monkeypatch.setenv("MEDIALIB_DATABASE", empty_db_url)
+    return bare_cli
 
 
 @pytest.fixture

@@ -159,36 +159,36 @@ def test_draft_never_replaces_human_captions(cli, film, tmp_path):
     assert r.code == 2 and "human captions" in r.err
 
 
-def test_draft_then_correct_then_approve(bare_cli, ff, tmp_path):
-    """The whole draft workflow on real synthetic speech (SQLite only: the model is slow to load)."""
+def test_draft_then_correct_then_approve(init_cli, ff, tmp_path):
+    """The whole draft workflow on real synthetic speech, from `medialib init` on."""
     from medialib.media.samples import make_sample
 
     clip = make_sample(ff, tmp_path / "speech.mp4", duration=6.0, size="320x240",
                        speech_text="We sat down with the housing office. Together we rebuilt the repairs service.")  # fmt: skip
     lib = tmp_path / "lib"
-    assert bare_cli("init", str(lib)).code == 0
+    assert init_cli("init", str(lib)).code == 0
     cfg = ["--config", str(lib / "config.toml")]
-    assert bare_cli(*cfg, "film", "add", "talk", "--title", "Talk").code == 0
-    assert bare_cli(*cfg, "cut", "add", "talk", str(clip)).code == 0
-    r = bare_cli(*cfg, "captions", "draft", "talk", "--lang", "en", "--json")
+    assert init_cli(*cfg, "film", "add", "talk", "--title", "Talk").code == 0
+    assert init_cli(*cfg, "cut", "add", "talk", str(clip)).code == 0
+    r = init_cli(*cfg, "captions", "draft", "talk", "--lang", "en", "--json")
     assert r.code == 0, r.err
     track = r.json()
     assert track["origin"] == "machine" and track["cues"] >= 1
     stored = lib / "captions" / "talk" / "en.vtt"
     assert "housing" in stored.read_text().lower()
 
-    r = bare_cli(*cfg, "captions", "approve", "talk", "--lang", "en", "--by", "Morag")
+    r = init_cli(*cfg, "captions", "approve", "talk", "--lang", "en", "--by", "Morag")
     assert r.code == 1 and "machine draft nobody has corrected" in r.err
     stored.write_text(stored.read_text().replace("housing office", "Housing Office"))
-    r = bare_cli(*cfg, "captions", "approve", "talk", "--lang", "en", "--by", "Morag")
-    check = bare_cli(*cfg, "captions", "check", "talk", "--lang", "en", "--json").json()
+    r = init_cli(*cfg, "captions", "approve", "talk", "--lang", "en", "--by", "Morag")
+    check = init_cli(*cfg, "captions", "check", "talk", "--lang", "en", "--json").json()
     if check["errors"]:
         assert r.code == 1  # the rulebook still objects: approval must wait
     else:
         assert r.code == 0, r.err
-        events = bare_cli(*cfg, "audit", "talk", "--json").json()
+        events = init_cli(*cfg, "audit", "talk", "--json").json()
         assert events[-1]["action"] == "captions.approve" and events[-1]["details"]["machine_draft_corrected"] is True
     # a second draft would overwrite nothing human, but a human import is never replaced by one
-    assert bare_cli(*cfg, "captions", "import", "talk", str(stored), "--lang", "en").code == 0
-    r = bare_cli(*cfg, "captions", "draft", "talk", "--lang", "en")
+    assert init_cli(*cfg, "captions", "import", "talk", str(stored), "--lang", "en").code == 0
+    r = init_cli(*cfg, "captions", "draft", "talk", "--lang", "en")
     assert r.code == 2 and "human captions" in r.err

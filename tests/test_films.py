@@ -147,3 +147,71 @@ def test_json_is_valid_for_unicode(cli):
     out = cli("film", "list", "--json").out
     assert json.loads(out)[0]["title"] == "Caithness — Gàidhlig ♪"
     assert "Gàidhlig" in out  # not \u-escaped
+
+
+def test_the_actor_name_fits_the_audit_log_on_every_engine(cli, lib_dir):
+    """PostgreSQL enforces the width of audit_events.actor (200); SQLite does not. A longer
+    --user is bad input on both, before anything is written."""
+    r = cli("--user", "u" * 201, "film", "add", "x", "--title", "X")
+    assert r.code == 2 and r.err.count("\n") == 1
+    assert r.err.startswith("error: configuration error: user: must be at most 200 characters"), r.err
+    assert cli("film", "list", "--json").json() == []
+    config = lib_dir / "config.toml"
+    good = config.read_text()
+    config.write_text(good.replace('"tester"', '"' + "t" * 201 + '"'))
+    r = cli("film", "add", "x", "--title", "X")
+    assert r.code == 2 and "user: must be at most 200 characters" in r.err
+    config.write_text(good)
+
+    assert cli("--user", "u" * 200, "film", "add", "x", "--title", "X").code == 0
+    assert [e["actor"] for e in cli("--user", "me", "audit", "--json").json()] == ["u" * 200]
+
+
+def test_audit_subject_prefix_is_matched_exactly_on_every_engine(cli):
+    """SQLite's LIKE ignores case and PostgreSQL's does not: the prefix match must not depend on the engine."""
+    assert cli("film", "add", "hope-street", "--title", "Hope Street").code == 0
+    assert [e["subject"] for e in cli("audit", "film:hope", "--json").json()] == ["film:hope-street"]
+    assert cli("audit", "FILM:hope", "--json").json() == []
+    assert cli("audit", "film:hope_street", "--json").json() == []  # "_" is not a wildcard
+    assert [e["action"] for e in cli("audit", "--json").json()] == ["film.add"]
+
+
+def test_two_adds_of_one_slug_at_once_the_second_is_refused(lib_dir, db_url):
+    """SQLite queues writers, so the second `film add` sees the first film. On PostgreSQL the
+    second insert waits on the unique index until the first commits: it must still end as
+    "already exists" (exit 2), not as an internal error."""
+    import os
+    import subprocess
+    import time
+
+    from sqlalchemy import text
+
+    from conftest import is_sqlite, medialib_cmd
+    from medialib.catalog.films import FilmChanges, add_film
+    from medialib.library import Library
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIALIB_")}
+    with Library.open(lib_dir / "config.toml", env={}) as lib:
+        with lib.transaction() as s:
+            add_film(s, "first", "x", FilmChanges(title="First"))
+            s.flush()
+            second = subprocess.Popen([*medialib_cmd(), "--config", str(lib_dir / "config.toml"),
+                                       "film", "add", "x", "--title", "Second"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+            if not is_sqlite(db_url):  # commit only once the second insert waits for this transaction
+                me = s.execute(text("SELECT pg_backend_pid()")).scalar()
+                waiting = text(
+                    "SELECT count(*) FROM pg_locks w JOIN pg_locks h ON h.transactionid = w.transactionid "
+                    "WHERE NOT w.granted AND h.granted AND h.pid = :me"
+                )
+                deadline = time.monotonic() + 120  # a guard against hanging, not a measurement
+                with lib.engine.connect() as watcher:
+                    while not watcher.execute(waiting, {"me": me}).scalar():
+                        assert second.poll() is None, second.communicate()
+                        assert time.monotonic() < deadline, "the second film add never reached the insert"
+                        watcher.rollback()
+                        time.sleep(0.05)
+        out, err = second.communicate(timeout=120)
+        assert second.returncode == 2, err
+        assert err.strip() == "error: film 'x' already exists", err
+        assert [f["title"] for f in lib.films()] == ["First"]

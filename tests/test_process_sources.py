@@ -1,5 +1,4 @@
-"""Every awkward source through the whole `process` pipeline (SQLite; the
-pipeline's catalogue side is covered on PostgreSQL by test_process.py)."""
+"""Every awkward source through the whole `process` pipeline, from `medialib init` on."""
 
 from __future__ import annotations
 
@@ -10,9 +9,9 @@ from pathlib import Path
 
 
 
-def test_every_source_processes(bare_cli, sources, tmp_path):
+def test_every_source_processes(init_cli, sources, tmp_path):
     lib = tmp_path / "lib"
-    assert bare_cli("init", str(lib)).code == 0
+    assert init_cli("init", str(lib)).code == 0
     config = lib / "config.toml"
     config.write_text(config.read_text().replace('preset = "veryfast"', 'preset = "ultrafast"'))
     cfg = ["--config", str(lib / "config.toml")]
@@ -20,22 +19,22 @@ def test_every_source_processes(bare_cli, sources, tmp_path):
     for name in sources:
         slug = re.sub(r"[^a-z0-9]+", "-", Path(name).stem.lower())
         slugs[name] = slug
-        assert bare_cli(*cfg, "film", "add", slug, "--title", name).code == 0
-        r = bare_cli(*cfg, "cut", "add", slug, str(sources[name]))
+        assert init_cli(*cfg, "film", "add", slug, "--title", name).code == 0
+        r = init_cli(*cfg, "cut", "add", slug, str(sources[name]))
         assert r.code == 0, (name, r.err)
 
-    r = bare_cli(*cfg, "process", "--json")
+    r = init_cli(*cfg, "process", "--json")
     report = r.json()
     assert r.code == 0 and report["failed"] == 0, json.dumps(report, indent=1)
 
     def show(name):
-        return bare_cli(*cfg, "film", "show", slugs[name], "--json").json()
+        return init_cli(*cfg, "film", "show", slugs[name], "--json").json()
 
     def proxies(name):
         return {d["name"]: d for d in show(name)["derivatives"] if d["kind"] == "proxy"}
 
     def qc(name):
-        return bare_cli(*cfg, "qc", slugs[name], "--json").json()
+        return init_cli(*cfg, "qc", slugs[name], "--json").json()
 
     def streams(path):
         out = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", path],

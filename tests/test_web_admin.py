@@ -27,10 +27,10 @@ def site_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def web(tmp_path: Path, site_dir: Path) -> Iterator[Library]:
+def web(tmp_path: Path, site_dir: Path, db_url: str) -> Iterator[Library]:
     """A library publishing to a folder, with the four test accounts and two films that are not publishable."""
     root = tmp_path / "library"
-    cfg = write_config(root, f"sqlite:///{root / 'medialib.db'}", site_dir.as_uri())
+    cfg = write_config(root, db_url, site_dir.as_uri())
     lib = Library.open(cfg, env={})
     users = make_accounts(lib)
     lib.add_film("held-back", f"{XSS} Held Back", owner_id=users["maker"]["id"])
@@ -149,14 +149,14 @@ def test_notices_come_from_a_fixed_list(web):
     assert 'class="notice"' in c.get("/admin/users", params={"done": "disabled"}).text
 
 
-def test_an_unreachable_publish_target_is_a_one_line_message(tmp_path, monkeypatch):
+def test_an_unreachable_publish_target_is_a_one_line_message(tmp_path, db_url, monkeypatch):
     with socket.socket() as s:  # a loopback port where nothing listens
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     for key, value in {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(key, value)
     root = tmp_path / "library"
-    cfg = write_config(root, f"sqlite:///{root / 'medialib.db'}", "s3://launch/site",
+    cfg = write_config(root, db_url, "s3://launch/site",
                        endpoint=f"http://127.0.0.1:{port}", extra="")  # fmt: skip
     cfg.write_text(cfg.read_text().replace("retries = 2", "retries = 1"))
     with Library.open(cfg, env={}) as lib:

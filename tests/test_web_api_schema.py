@@ -32,10 +32,10 @@ KNOWN: dict[str, list[str]] = {"slug": list(FILMS), "language": ["en"], "upload_
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[tuple[Any, dict[str, str]]]:
+def api(tmp_path: Path, db_url: str) -> Iterator[tuple[Any, dict[str, str]]]:
     """The app over a fresh library with two films, and the headers of a signed-in staff session."""
     root = tmp_path / "library"
-    cfg = write_config(root, f"sqlite:///{root / 'medialib.db'}", (tmp_path / "site").as_uri())
+    cfg = write_config(root, db_url, (tmp_path / "site").as_uri())
     lib = Library.open(cfg, env={})
     maker = lib.add_user("maker", "film-maker", PASSWORDS["maker"])
     lib.add_user("staff", "staff", PASSWORDS["staff"])

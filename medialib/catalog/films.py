@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from medialib.catalog import audit, queries, validate
@@ -88,8 +89,15 @@ def add_film(session: Session, actor: str, slug: str, changes: FilmChanges) -> F
     if session.scalars(queries.film_by_slug(slug)).one_or_none() is not None:
         raise AlreadyExists(f"film {slug!r} already exists")
     film = Film(slug=slug, **values)
-    session.add(film)
-    session.flush()
+    try:
+        # PostgreSQL: a concurrent add of the same slug that committed after the check
+        # above makes this insert fail; the savepoint keeps the transaction usable.
+        with session.begin_nested():
+            session.add(film)
+    except IntegrityError:
+        if session.scalars(queries.film_by_slug(slug)).one_or_none() is not None:
+            raise AlreadyExists(f"film {slug!r} already exists") from None
+        raise
     audit.record(session, actor, "film.add", f"film:{slug}", **_jsonable(values))
     return film
 

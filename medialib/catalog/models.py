@@ -107,7 +107,7 @@ class AuditEvent(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(60))
-    subject: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(Text)  # "library:<folder>", "target:<url>": no fixed width
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     def __repr__(self) -> str:

@@ -66,10 +66,16 @@ def stored_originals() -> Select:
 
 
 def audit_for(subject_prefix: str) -> Select[tuple[AuditEvent]]:
-    return (
-        select(AuditEvent)
-        .where(AuditEvent.subject.startswith(subject_prefix, autoescape=True))
-        .order_by(AuditEvent.id)
+    """Events whose subject starts with ``subject_prefix``, case and all, on every engine.
+
+    LIKE narrows the scan (it ignores case on SQLite, not on PostgreSQL); the
+    substring comparison makes the match exact on both."""
+    query = select(AuditEvent).order_by(AuditEvent.id)
+    if not subject_prefix:
+        return query
+    return query.where(
+        AuditEvent.subject.startswith(subject_prefix, autoescape=True),
+        func.substr(AuditEvent.subject, 1, len(subject_prefix)) == subject_prefix,
     )
 
 

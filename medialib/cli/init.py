@@ -15,7 +15,8 @@ def command(app: App, directory: str) -> None:
     """Create a new library in DIRECTORY (default: here).
 
     Writes config.toml (every setting, documented), assets/, captions/ and
-    the SQLite catalogue. Refuses to touch a folder that already holds a
+    the catalogue: a SQLite medialib.db, or the database that
+    MEDIALIB_DATABASE names. Refuses to touch a folder that already holds a
     library.
     """
     lib = Library.init(directory, actor=app.user)

@@ -116,14 +116,14 @@ def _wait_until_serving(proc: subprocess.Popen[bytes], url: str, log: Path) -> N
 
 
 @pytest.fixture(scope="session")
-def live(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def live(browser: Any, tmp_path_factory: pytest.TempPathFactory, session_db_url: str) -> Iterator[Live]:
     """`medialib serve` over a fresh library with the four test accounts, publishing to SeaweedFS."""
     work = tmp_path_factory.mktemp("browser")
     s3 = SeaweedFS(work).start()
     try:
         bucket = s3.make_bucket("launch-" + uuid.uuid4().hex[:10])
         root = work / "library"
-        cfg = write_config(root, f"sqlite:///{root / 'medialib.db'}", f"s3://{bucket}/site", endpoint=s3.endpoint)
+        cfg = write_config(root, session_db_url, f"s3://{bucket}/site", endpoint=s3.endpoint)
         lib = Library.open(cfg, env={})
         accounts = {name: lib.add_user(name, ROLES[name], PASSWORDS[name]) for name in PASSWORDS}
         env = {k: v for k, v in os.environ.items()
