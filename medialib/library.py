@@ -256,9 +256,15 @@ class Library:
         on_event: Callable[[Any], None] | None = None,
     ) -> Any:
         """Build the missing derivatives of the given films' cuts (every film if
-        none); see medialib.jobs.process. Returns a Report."""
+        none); see medialib.jobs.process. Returns a Report.
+
+        With ``jobs.backend = "procrastinate"`` the library must be on PostgreSQL
+        (ConfigError otherwise)."""
+        from medialib.jobs.backend import require_postgres
         from medialib.jobs.process import process
 
+        if self.config["jobs.backend"] == "procrastinate":
+            require_postgres(self.config)
         return process(self, slugs, jobs=jobs, retry_failed=retry_failed, on_event=on_event)
 
     def derivatives(self, slug: str) -> list[dict[str, Any]]:

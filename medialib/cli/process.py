@@ -14,7 +14,7 @@ from medialib.errors import CheckFailed
 @click.command("process")
 @click.argument("slugs", nargs=-1, metavar="[SLUG]...")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-              help="Cuts worked on at once, and so the most ffmpeg processes (default: setting 'jobs', else one per CPU core, two for short clips).")
+              help="Cuts worked on at once, and so the most ffmpeg processes (default: setting 'jobs.workers', else one per CPU core, two for short clips).")
 @click.option("--retry-failed", is_flag=True, help="Run again the derivatives that failed before.")
 @json_option
 @pass_app

@@ -438,7 +438,7 @@ def process(
     runner = Runner(lib, recipes, on_event)
     busy = [t for t in tasks if t.todo]
     idle = [t for t in tasks if not t.todo]
-    workers = jobs or lib.config["jobs"] or default_jobs(busy)
+    workers = jobs or lib.config["jobs.workers"] or default_jobs(busy)
     report = Report(jobs=workers)
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(busy) or 1))) as pool:
         results = list(pool.map(runner.run, busy))
