@@ -258,13 +258,17 @@ class Library:
         """Build the missing derivatives of the given films' cuts (every film if
         none); see medialib.jobs.process. Returns a Report.
 
-        With ``jobs.backend = "procrastinate"`` the library must be on PostgreSQL
-        (ConfigError otherwise)."""
-        from medialib.jobs.backend import require_postgres
+        With ``jobs.backend = "procrastinate"`` (PostgreSQL only, ConfigError
+        otherwise) the steps are queued for `medialib worker` instead, and a
+        medialib.jobs.queue.QueueReport is returned."""
+        from medialib.jobs.backend import uses_queue
+
+        if uses_queue(self.config):
+            from medialib.jobs.queue import enqueue
+
+            return enqueue(self, slugs, retry_failed=retry_failed)
         from medialib.jobs.process import process
 
-        if self.config["jobs.backend"] == "procrastinate":
-            require_postgres(self.config)
         return process(self, slugs, jobs=jobs, retry_failed=retry_failed, on_event=on_event)
 
     def derivatives(self, slug: str) -> list[dict[str, Any]]:
