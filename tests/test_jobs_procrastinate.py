@@ -171,6 +171,20 @@ def test_the_embedded_default_never_imports_procrastinate(tmp_path, clips):
     assert not [name for name in imported if name.startswith("procrastinate")]  # ...and procrastinate is not
 
 
+@pytest.mark.parametrize("attempts, expected", [(1, None), (2, (1, 0.2)), (5, (4, 0.2))])
+def test_retry_strategy_from_settings(qlib, attempts, expected):
+    """jobs.max_attempts counts every run; procrastinate counts the retries after the first."""
+    from medialib.jobs import queue
+    from medialib.library import Library
+
+    with Library.open(qlib / "config.toml", env={"MEDIALIB_JOBS_MAX_ATTEMPTS": str(attempts)}) as lib:
+        strategy = queue.make_app(lib).tasks[queue.TASK_NAME].retry_strategy
+    if expected is None:
+        assert strategy is None
+    else:
+        assert (strategy.max_attempts, strategy.linear_wait) == expected
+
+
 def test_queue_schema_applied_once_into_the_catalogue_schema(qlib, pg_url):
     from medialib.jobs import queue
     from medialib.library import Library
@@ -267,3 +281,70 @@ def test_failing_job_is_retried_then_failed_and_can_be_retried(cli, qlib, pg_url
     jobs = wait_for(cli, all_done(4), workers)
     assert {j["step"] for j in jobs} == STEPS
     assert cli("jobs", "--status", "failed", "--json").json() == []
+
+
+# --- delivery: a worker killed mid-transcode (issue 8) ---------------------------------------
+
+
+def realtime_ffmpeg(folder: Path) -> Path:
+    """Fault injection, named so: the real ffmpeg, but an H.264 encode reads its input at
+    its native frame rate (-re), so a 1-2 s clip takes 1-2 s to transcode and a test can
+    kill a worker in the middle of one. Everything else goes straight to ffmpeg."""
+    script = folder / "realtime-ffmpeg"
+    script.write_text('#!/bin/sh\ncase "$*" in *libx264*) exec ffmpeg -re "$@" ;; esac\nexec ffmpeg "$@"\n')
+    script.chmod(0o755)
+    return script
+
+
+def test_worker_killed_mid_transcode_its_job_runs_again_elsewhere(cli, qlib, pg_url, small_clips, workers,
+                                                                  tmp_path):  # fmt: skip
+    with open(qlib / "config.toml", "a") as fh:
+        fh.write(f'\n[ffmpeg]\nffmpeg = "{realtime_ffmpeg(tmp_path)}"\n')
+    add_films(cli, small_clips[:5])
+    assert cli("process").code == 0
+    procs = {workers.start(concurrency=1).pid: None for _ in range(3)}
+
+    def transcoding(jobs):
+        return [j for j in jobs if j["step"] == "proxy" and j["status"] == "running"
+                and int(j["worker"].rpartition(":")[2] or 0) in procs]  # fmt: skip
+
+    victim = transcoding(wait_for(cli, transcoding, workers))[0]
+    pid = int(victim["worker"].rpartition(":")[2])
+    # the worker's ffmpeg is encoding right now
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    argvs = [Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0") for child in children.split()]
+    assert any(b"libx264" in argv for argv in argvs), argvs
+    os.kill(pid, signal.SIGKILL)
+    killed = next(p for p in workers.procs if p.pid == pid)
+    assert killed.wait(timeout=30) == -signal.SIGKILL
+
+    jobs = wait_for(cli, all_done(20), workers)  # 5 cuts x 4 steps, all done by the two others
+    again = next(j for j in jobs if j["id"] == victim["id"])
+    assert again["attempts"] == 2  # started twice: once on the killed worker, once elsewhere
+    assert {j["attempts"] for j in jobs if j["id"] != victim["id"]} == {1}  # live workers' jobs were left alone
+    assert "requeued stalled job" in workers.logs()
+    assert sorted(workers.stop()[i] for i, p in enumerate(workers.procs) if p.pid != pid) == [0, 0]
+
+    # every derivative recorded exactly once, every recorded file on disk, nothing else there
+    rows = catalogue(pg_url, "SELECT sha256, recipe, status, worker FROM derivative_jobs")
+    assert len(rows) == len({(sha, recipe) for sha, recipe, _, _ in rows})
+    per_cut = Counter(sha for sha, *_ in rows)
+    assert len(per_cut) == 5 and set(per_cut.values()) == {len(rows) // 5}
+    assert {recipe for _, recipe, _, _ in rows} >= {"analysis", "poster", "storyboard", "proxy-360"}
+    assert {status for _, _, status, _ in rows} == {"done"} and {w for *_, w in rows} == {""}
+    keys = [key for (key,) in catalogue(pg_url, "SELECT storage_key FROM derivative_files")]
+    assert len(keys) == len(set(keys))
+    on_disk = {str(p.relative_to(qlib / "assets")) for p in (qlib / "assets" / "derived").rglob("*") if p.is_file()}
+    assert on_disk == set(keys)
+    tmp = qlib / "assets" / "tmp"
+    assert not tmp.exists() or list(tmp.iterdir()) == []
+    # and the killed worker's ffmpeg did not linger (its progress pipe broke)
+    stray = [p for p in Path("/proc").glob("[0-9]*/cmdline") if str(tmp).encode() in _read(p)]
+    assert stray == []
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:  # the process ended meanwhile
+        return b""

@@ -237,7 +237,10 @@ def run_worker(lib: Any, concurrency: int) -> None:
     ensure_schema(lib.engine)
     lib.store.sweep_temporary()
     app = make_app(lib)
-    asyncio.run(_work(app, lib, concurrency))
+    try:
+        asyncio.run(_work(app, lib, concurrency))
+    finally:
+        lib.store.sweep_temporary()
 
 
 async def _work(app: procrastinate.App, lib: Any, concurrency: int) -> None:
