@@ -348,3 +348,41 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError:  # the process ended meanwhile
         return b""
+
+
+# --- faults (issue 8) ---------------------------------------------------------------------------
+
+
+def test_hanging_ffmpeg_is_killed_the_job_fails_and_the_worker_carries_on(cli, qlib, small_clips, workers,
+                                                                          tmp_path):  # fmt: skip
+    """Fault injection, named so: while the file HANG exists, an H.264 encode (the proxies)
+    is a process that never ends. The timeout kills it, the proxy job fails after its
+    attempts, and the same worker then runs the retried job once the fault is gone."""
+    hang, tag = tmp_path / "HANG", f"hang-{os.getpid()}-{tmp_path.name}"
+    hang.touch()
+    script = tmp_path / "ffmpeg-that-hangs"
+    script.write_text(f'#!/bin/bash\nif [ -e "{hang}" ]; then case "$*" in *libx264*) exec -a {tag} sleep 120 ;; '
+                      'esac; fi\nexec ffmpeg "$@"\n')  # fmt: skip
+    script.chmod(0o755)
+    with open(qlib / "config.toml", "a") as fh:
+        fh.write(f'\n[ffmpeg]\nffmpeg = "{script}"\ntimeout = 0.5\n')
+    add_films(cli, small_clips[:1])
+    assert cli("process").code == 0
+    worker = workers.start(concurrency=1)
+
+    def settled(jobs):
+        return len(jobs) == 4 and all(j["status"] in ("done", "failed") for j in jobs)
+
+    jobs = {j["step"]: j for j in wait_for(cli, settled, workers)}
+    assert {s: j["status"] for s, j in jobs.items()} == {"analysis": "done", "proxy": "failed", "poster": "done",
+                                                          "storyboard": "done"}  # fmt: skip
+    assert jobs["proxy"]["attempts"] == 2
+    assert "took longer than" in jobs["proxy"]["error"] and "was stopped (ffmpeg.timeout 0.5 s" in jobs["proxy"]["error"]
+    hung = [p for p in Path("/proc").glob("[0-9]*/cmdline") if _read(p).startswith(tag.encode())]
+    assert hung == []  # killed, not left behind
+    assert worker.poll() is None  # still running
+
+    hang.unlink()  # the fault is gone: the same worker runs the retried job
+    assert cli("jobs", "retry", "--failed").code == 0
+    wait_for(cli, all_done(4), workers)
+    assert worker.poll() is None and workers.stop() == [0]
