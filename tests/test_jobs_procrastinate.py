@@ -386,3 +386,87 @@ def test_hanging_ffmpeg_is_killed_the_job_fails_and_the_worker_carries_on(cli, q
     assert cli("jobs", "retry", "--failed").code == 0
     wait_for(cli, all_done(4), workers)
     assert worker.poll() is None and workers.stop() == [0]
+
+
+@pytest.fixture
+def private_pg():
+    """A PostgreSQL server of our own (Debian's binaries, a temp folder, a free port), for a
+    test that restarts it: the shared server is never touched. Yields (url, pg_ctl argv)."""
+    import glob
+    import shutil
+    import socket
+    import tempfile
+
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if not bins:
+        pytest.skip("no PostgreSQL server binaries in /usr/lib/postgresql")
+    bindir = Path(bins[-1]).parent
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # initdb refuses root
+    root = Path(tempfile.mkdtemp(prefix="medialib-pg-"))
+    if as_pg:
+        shutil.chown(root, "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = root / "data"
+    subprocess.run([*as_pg, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+                   check=True, capture_output=True)  # fmt: skip
+    ctl = [*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w",
+           "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"]  # fmt: skip
+    subprocess.run([*ctl, "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", ctl
+    finally:
+        subprocess.run([*ctl, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("fault", ["restart", "outage"])
+def test_workers_reconnect_after_postgresql_restarts(private_pg, tmp_path, small_clips, monkeypatch, fault):
+    """restart: a fast restart (every connection cut, the server back at once).
+    outage: the server stays down until both workers have noticed (a heartbeat failed and
+    procrastinate's loop stopped); they start their loop again when it is back, and the
+    jobs of the lost registrations are found stalled and run again."""
+    from conftest import _runner
+
+    url, ctl = private_pg
+    root = tmp_path / "library"
+    (root / "assets").mkdir(parents=True)
+    (root / "config.toml").write_text(f'database = "{url}"\nuser = "tester"\n' + QUEUE_SETTINGS +
+                                      f'\n[ffmpeg]\nffmpeg = "{realtime_ffmpeg(tmp_path)}"\n')  # fmt: skip
+    monkeypatch.delenv("MEDIALIB_CONFIG", raising=False)
+    monkeypatch.delenv("MEDIALIB_DATABASE", raising=False)
+    cli = _runner(root / "config.toml")
+    add_films(cli, small_clips[:4])
+    assert cli("process").code == 0
+    workers = Workers(root, tmp_path)
+    try:
+        workers.start(concurrency=1)
+        workers.start(concurrency=1)
+        wait_for(cli, lambda js: any(j["status"] == "done" for j in js)
+                 and any(j["status"] == "running" for j in js), workers)  # fmt: skip
+        started = catalogue(url, "SELECT pg_postmaster_start_time()")
+        if fault == "restart":
+            restart = subprocess.run([*ctl, "-m", "fast", "restart"], capture_output=True, text=True)
+            assert restart.returncode == 0, restart.stderr
+        else:
+            subprocess.run([*ctl, "-m", "fast", "stop"], check=True, capture_output=True)
+            begun = time.monotonic()
+            while workers.logs().count("lost the database") < 2:
+                assert time.monotonic() - begun < DEADLINE, workers.logs()
+                time.sleep(0.2)
+            subprocess.run([*ctl, "start"], check=True, capture_output=True)
+        assert catalogue(url, "SELECT pg_postmaster_start_time()") != started  # a new server: every connection cut
+
+        jobs = wait_for(cli, all_done(16), workers)  # 4 cuts x 4 steps
+        assert all(p.poll() is None for p in workers.procs), workers.logs()  # both carried on
+        assert len({(j["sha256"], j["step"]) for j in jobs}) == 16
+    finally:
+        codes = workers.stop()
+    assert codes == [0, 0]
+    rows = catalogue(url, "SELECT sha256, recipe, status FROM derivative_jobs")
+    assert len(rows) == len({(sha, recipe) for sha, recipe, _ in rows}) and {s for *_, s in rows} == {"done"}
+    keys = [key for (key,) in catalogue(url, "SELECT storage_key FROM derivative_files")]
+    assert len(keys) == len(set(keys))
+    tmp = root / "assets" / "tmp"
+    assert not tmp.exists() or list(tmp.iterdir()) == []

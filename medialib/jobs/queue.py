@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,7 @@ from typing import Any
 import procrastinate
 from procrastinate import sql as pc_sql
 from procrastinate.schema import SchemaManager
+from procrastinate.worker import Worker
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
@@ -72,6 +74,7 @@ TASK_NAME = "medialib.build"
 QUEUE = "medialib"
 SCHEMA_LOCK = 7312002  # advisory lock ids (7312001: catalogue migrations)
 STALLED_LOCK = 7312003
+RECONNECT_DELAY = 1.0  # seconds between attempts to start the worker loop again
 
 # procrastinate's job status -> the words medialib shows
 STATUS = {"todo": "queued", "doing": "running", "succeeded": "done", "failed": "failed",
@@ -103,11 +106,17 @@ def ensure_schema(engine: Engine) -> bool:
         return True
 
 
-def make_app(lib: Any) -> procrastinate.App:
-    """A procrastinate App on the library's database, with the build task registered."""
+def make_app(lib: Any, concurrency: int = 1) -> procrastinate.App:
+    """A procrastinate App on the library's database, with the build task registered.
+
+    Its connection pool gives up waiting for a connection after jobs.stalled_after
+    seconds (at least 10; psycopg's default is 30): a worker that cannot reach the
+    database for that long is stalled anyway, and notices it sooner."""
     cfg = lib.config
     require_postgres(cfg)
-    connector = procrastinate.PsycopgConnector(conninfo=conninfo(cfg.database_url), min_size=2, max_size=8)
+    connector = procrastinate.PsycopgConnector(conninfo=conninfo(cfg.database_url), min_size=2,
+                                               max_size=concurrency + 6,
+                                               timeout=max(10.0, cfg["jobs.stalled_after"]))  # fmt: skip
     app = procrastinate.App(connector=connector)
     attempts = cfg["jobs.max_attempts"]
     retry: Any = False
@@ -236,7 +245,7 @@ def run_worker(lib: Any, concurrency: int) -> None:
     require_postgres(lib.config)
     ensure_schema(lib.engine)
     lib.store.sweep_temporary()
-    app = make_app(lib)
+    app = make_app(lib, concurrency)
     try:
         asyncio.run(_work(app, lib, concurrency))
     finally:
@@ -244,16 +253,47 @@ def run_worker(lib: Any, concurrency: int) -> None:
 
 
 async def _work(app: procrastinate.App, lib: Any, concurrency: int) -> None:
+    """Run procrastinate's worker loop; when it stops because the database went away
+    (a failed fetch or heartbeat), start it again with a fresh registration once the
+    database answers. Only SIGINT/SIGTERM end it (running jobs finish first).
+
+    The jobs the lost registration was running stop getting heartbeats, so after
+    ``jobs.stalled_after`` any worker (this one too) puts them back in the queue."""
     stalled_after = float(lib.config["jobs.stalled_after"])
+    stopping = asyncio.Event()
+    current: list[Worker] = []
+
+    def stop() -> None:
+        stopping.set()
+        for worker in current:
+            worker.stop()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
     async with app.open_async():
         watcher = asyncio.create_task(_requeue_stalled_forever(app, lib, stalled_after))
         try:
-            await app.run_worker_async(
-                queues=[QUEUE], concurrency=concurrency, name=holders.me(),
-                update_heartbeat_interval=stalled_after / 5, stalled_worker_timeout=stalled_after,
-            )  # fmt: skip
+            while not stopping.is_set():
+                worker = Worker(app, queues=[QUEUE], concurrency=concurrency, name=holders.me(),
+                                install_signal_handlers=False, update_heartbeat_interval=stalled_after / 5,
+                                stalled_worker_timeout=stalled_after)  # fmt: skip
+                current[:] = [worker]
+                try:
+                    await worker.run()
+                except Exception as exc:  # the database went away while starting or fetching
+                    log.warning("worker stopped: %s", str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+                if stopping.is_set():
+                    break
+                log.warning("lost the database; starting the worker again in %.1f s", RECONNECT_DELAY)
+                try:
+                    await asyncio.wait_for(stopping.wait(), RECONNECT_DELAY)
+                except TimeoutError:
+                    pass
         finally:
             watcher.cancel()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
 
 async def _requeue_stalled_forever(app: procrastinate.App, lib: Any, stalled_after: float) -> None:
