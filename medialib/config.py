@@ -53,6 +53,8 @@ class Setting:
     help: str
     kind: str = "str"  # str | path | int | float | bool | list | database | target | table
     max_len: int | None = None  # for text: the width of the catalogue column it is stored in
+    choices: tuple[str, ...] = ()  # for a str: the values allowed
+    minimum: int | None = None  # for an int: the smallest value allowed
 
     @property
     def env_name(self) -> str:
@@ -90,13 +92,32 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ingest.chunk_mib", 4, "Size of one read while hashing and copying, in MiB.", "int"),
     Setting("ffmpeg.timeout", 3600.0, "Seconds before one derivative ffmpeg run is killed (plus 10 s per second of film).", "float"),
     Setting(
-        "jobs",
+        "jobs.workers",
         0,
         "How many cuts `medialib process` works on at once (never more ffmpeg processes than this). "
         "0 means one per CPU core, or two per core when every cut to build is a short clip "
-        "(see bench/README.md).",
+        "(see bench/README.md). With the procrastinate backend: the default --concurrency of "
+        "`medialib worker` (0 means one per core). An old top-level `jobs = N` and MEDIALIB_JOBS "
+        "still set it.",
         "int",
+        minimum=0,
     ),
+    Setting(
+        "jobs.backend",
+        "local",
+        'Where derivative jobs run: "local" (in the `medialib process` that asks for them, with a '
+        'pool of jobs.workers) or "procrastinate" (a queue in the PostgreSQL catalogue; '
+        "`medialib process` enqueues, `medialib worker` on any machine runs them).",
+        "str",
+        choices=("local", "procrastinate"),
+    ),
+    Setting("jobs.max_attempts", 3, "procrastinate backend: attempts of a failing job before it is marked failed.",
+            "int", minimum=1),
+    Setting("jobs.retry_backoff", 5.0, "procrastinate backend: seconds before the first retry of a failed job; "
+            "each further retry waits this much longer (linear backoff).", "float"),
+    Setting("jobs.stalled_after", 60.0, "procrastinate backend: seconds without a heartbeat after which a "
+            "worker counts as dead and its running jobs are run again by another worker (heartbeats are "
+            "sent every fifth of this).", "float"),
     Setting(
         "consent.scopes",
         ["filming", "online", "social", "broadcast", "screenings", "education"],
@@ -167,6 +188,11 @@ SETTINGS: tuple[Setting, ...] = (
 
 _BY_KEY = {s.key: s for s in SETTINGS}
 
+# Old names still understood: the top-level integer `jobs` (cuts at once) became jobs.workers
+# when the [jobs] table arrived; `jobs = N` in a file, MEDIALIB_JOBS and cfg["jobs"] still work.
+ALIASES = {"jobs": "jobs.workers"}
+LEGACY_JOBS_ENV = ENV_PREFIX + "JOBS"
+
 
 @dataclass(frozen=True)
 class Config:
@@ -177,7 +203,7 @@ class Config:
     root: Path = field(default_factory=Path.cwd)  # folder relative paths resolve against
 
     def __getitem__(self, key: str) -> Any:
-        return self.values[key]
+        return self.values[ALIASES.get(key, key)]
 
     @property
     def database_url(self) -> str:
@@ -233,11 +259,16 @@ def _coerce(setting: Setting, value: Any, base: Path, from_text: bool) -> Any:
                 return target_url(value, base)
             if setting.max_len is not None and len(value) > setting.max_len:
                 raise ValueError(f"must be at most {setting.max_len} characters (it has {len(value)})")
+            if setting.choices and value not in setting.choices:
+                raise ValueError(f"must be one of {', '.join(setting.choices)}, not {value!r}")
             return value
         if kind == "int":
             if isinstance(value, bool):
                 raise ValueError("expected an integer")
-            return int(value) if from_text or isinstance(value, int) else _fail("expected an integer")
+            number = int(value) if from_text or isinstance(value, int) else _fail("expected an integer")
+            if setting.minimum is not None and number < setting.minimum:
+                raise ValueError(f"must be at least {setting.minimum}")
+            return number
         if kind == "bool":
             if from_text and isinstance(value, str):
                 low = value.strip().lower()
@@ -336,6 +367,8 @@ def load(
             raise ConfigError(str(path), f"cannot read: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+        if "jobs" in data and not isinstance(data["jobs"], Mapping):  # before [jobs]: `jobs = N` (cuts at once)
+            data["jobs"] = {"workers": data["jobs"]}
         tables = {s.key for s in SETTINGS if s.kind == "table"}
         for key in tables & set(data):
             values[key] = _coerce(_BY_KEY[key], data.pop(key), root, from_text=False)
@@ -345,6 +378,8 @@ def load(
                 raise ConfigError(key, f"unknown setting in {path}")
             values[key] = _coerce(setting, value, root, from_text=False)
 
+    if LEGACY_JOBS_ENV in env and _BY_KEY["jobs.workers"].env_name not in env:
+        values["jobs.workers"] = _coerce(_BY_KEY["jobs.workers"], env[LEGACY_JOBS_ENV], cwd, from_text=True)
     for setting in SETTINGS:
         if setting.env_name in env and setting.kind != "table":
             values[setting.key] = _coerce(setting, env[setting.env_name], cwd, from_text=True)
@@ -352,6 +387,7 @@ def load(
     for key, value in (overrides or {}).items():
         if value is None:
             continue
+        key = ALIASES.get(key, key)
         setting = _BY_KEY.get(key)
         if setting is None:
             raise ConfigError(key, "unknown setting")

@@ -266,7 +266,17 @@ class Library:
         on_event: Callable[[Any], None] | None = None,
     ) -> Any:
         """Build the missing derivatives of the given films' cuts (every film if
-        none); see medialib.jobs.process. Returns a Report."""
+        none); see medialib.jobs.process. Returns a Report.
+
+        With ``jobs.backend = "procrastinate"`` (PostgreSQL only, ConfigError
+        otherwise) the steps are queued for `medialib worker` instead, and a
+        medialib.jobs.queue.QueueReport is returned."""
+        from medialib.jobs.backend import uses_queue
+
+        if uses_queue(self.config):
+            from medialib.jobs.queue import enqueue
+
+            return enqueue(self, slugs, retry_failed=retry_failed)
         from medialib.jobs.process import process
 
         return process(self, slugs, jobs=jobs, retry_failed=retry_failed, on_event=on_event)

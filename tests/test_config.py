@@ -168,3 +168,57 @@ def test_publish_target_and_boolean_settings(tmp_path):
     write(tmp_path / "config.toml", '[publish]\npath_style = "yes"\n')
     with pytest.raises(ConfigError, match="publish.path_style: expected true or false"):
         config.load(env={}, cwd=tmp_path)
+
+
+# --- the [jobs] table (issue 8) -------------------------------------------------
+
+
+def test_jobs_table_defaults_and_values(tmp_path):
+    cfg = config.load(env={}, cwd=tmp_path)
+    assert (cfg["jobs.backend"], cfg["jobs.workers"], cfg["jobs.max_attempts"]) == ("local", 0, 3)
+    assert cfg["jobs.retry_backoff"] == 5.0 and cfg["jobs.stalled_after"] == 60.0
+    write(tmp_path / "config.toml", '[jobs]\nbackend = "procrastinate"\nworkers = 3\nmax_attempts = 5\n'
+                                    'retry_backoff = 0.5\nstalled_after = 12\n')  # fmt: skip
+    cfg = config.load(env={}, cwd=tmp_path)
+    assert cfg["jobs.backend"] == "procrastinate" and cfg["jobs.workers"] == 3 and cfg["jobs.max_attempts"] == 5
+    assert cfg["jobs.retry_backoff"] == 0.5 and cfg["jobs.stalled_after"] == 12.0
+    env = {"MEDIALIB_JOBS_BACKEND": "local", "MEDIALIB_JOBS_WORKERS": "2"}
+    cfg = config.load(env=env, cwd=tmp_path)
+    assert cfg["jobs.backend"] == "local" and cfg["jobs.workers"] == 2
+
+
+def test_old_top_level_jobs_integer_still_read(tmp_path):
+    """Libraries made before the [jobs] table have `jobs = N` at the top level."""
+    write(tmp_path / "config.toml", 'jobs = 4\nuser = "old"\n')
+    cfg = config.load(env={}, cwd=tmp_path)
+    assert cfg["jobs.workers"] == 4 and cfg["jobs"] == 4 and cfg["jobs.backend"] == "local"
+    assert config.load(env={"MEDIALIB_JOBS": "2"}, cwd=tmp_path)["jobs.workers"] == 2
+    # the new variable wins over the old one
+    assert config.load(env={"MEDIALIB_JOBS": "2", "MEDIALIB_JOBS_WORKERS": "6"}, cwd=tmp_path)["jobs.workers"] == 6
+    assert config.load(env={}, cwd=tmp_path, overrides={"jobs": 7})["jobs.workers"] == 7
+    with pytest.raises(ConfigError, match="jobs.workers: 'many' is not valid"):
+        config.load(env={"MEDIALIB_JOBS": "many"}, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[jobs]\nbackend = "celery"\n', "jobs.backend: must be one of local, procrastinate, not 'celery'"),
+    ('[jobs]\nmax_attempts = 0\n', "jobs.max_attempts: must be at least 1"),
+    ('[jobs]\nworkers = -1\n', "jobs.workers: must be at least 0"),
+    ('jobs = -2\n', "jobs.workers: must be at least 0"),
+    ('[jobs]\nstalled_after = 0\n', "jobs.stalled_after: must be positive"),
+    ('[jobs]\nqueue = "x"\n', "jobs.queue: unknown setting"),
+])  # fmt: skip
+def test_bad_jobs_settings(tmp_path, text, message):
+    write(tmp_path / "config.toml", text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config.load(env={}, cwd=tmp_path)
+
+
+def test_procrastinate_backend_needs_postgresql(tmp_path, bare_cli):
+    write(tmp_path / "config.toml", '[jobs]\nbackend = "procrastinate"\n')
+    r = bare_cli("--config", str(tmp_path / "config.toml"), "process")
+    assert r.code == 2 and r.out == ""
+    assert r.err.count("\n") == 1 and "Traceback" not in r.err
+    assert r.err.startswith('error: configuration error: jobs.backend: "procrastinate" needs a PostgreSQL database, '
+                            "but database is sqlite")  # fmt: skip
+    assert "database" in r.err.split("jobs.backend", 1)[1]

@@ -54,11 +54,11 @@ def cli(ctx: click.Context, config_path: str | None, user: str | None, verbose: 
 
 
 def _register() -> None:
-    from medialib.cli import (appearance, captions, consent, cut, db, demo, film, init, log, person, process,
-                              publish, qc, review, serve, user, verify)  # fmt: skip
+    from medialib.cli import (appearance, captions, consent, cut, db, demo, film, init, jobs, log, person,
+                              process, publish, qc, review, serve, user, verify, worker)  # fmt: skip
 
     for module in (init, film, cut, process, qc, captions, person, consent, appearance, verify, log, db, demo,
-                   publish, user, serve):  # fmt: skip
+                   publish, user, serve, worker, jobs):  # fmt: skip
         cli.add_command(module.command)
     cli.add_command(publish.takedown)
     cli.add_command(review.review)

@@ -14,7 +14,7 @@ from medialib.errors import CheckFailed
 @click.command("process")
 @click.argument("slugs", nargs=-1, metavar="[SLUG]...")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-              help="Cuts worked on at once, and so the most ffmpeg processes (default: setting 'jobs', else one per CPU core, two for short clips).")
+              help="Cuts worked on at once, and so the most ffmpeg processes (default: setting 'jobs.workers', else one per CPU core, two for short clips).")
 @click.option("--retry-failed", is_flag=True, help="Run again the derivatives that failed before.")
 @json_option
 @pass_app
@@ -26,8 +26,14 @@ def command(app: App, slugs: tuple[str, ...], jobs: int | None, retry_failed: bo
     Incremental: a derivative is rebuilt only when its cut or its recipe
     changed. A cut that fails is recorded with ffmpeg's message and the others
     carry on; exit 1 if any derivative failed (see `medialib qc SLUG`).
+
+    With jobs.backend = "procrastinate" the steps are queued instead, for
+    `medialib worker` to run (see `medialib jobs`).
     """
     lib = app.library
+    if lib.config["jobs.backend"] == "procrastinate":
+        _enqueue(lib, slugs, retry_failed, as_json)
+        return
     with _progress(app) as on_event:
         report = lib.process(slugs, jobs=jobs or 0, retry_failed=retry_failed, on_event=on_event)
     if as_json:
@@ -41,6 +47,23 @@ def command(app: App, slugs: tuple[str, ...], jobs: int | None, retry_failed: bo
                    f"{report.count('failed')} failed")  # fmt: skip
     if not report.ok:
         raise CheckFailed(f"process: {report.count('failed')} derivative(s) failed (rerun with --retry-failed)")
+
+
+def _enqueue(lib: Any, slugs: tuple[str, ...], retry_failed: bool, as_json: bool) -> None:
+    """jobs.backend = "procrastinate": queue the steps for `medialib worker`, say what was queued."""
+    report = lib.process(slugs, retry_failed=retry_failed)
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        rows = [(q["cut"], q["step"], "queued", q["job"]) for q in report.queued]
+        rows += [(q["cut"], q["step"], "already queued", "") for q in report.already]
+        rows += [(f["cut"], f["recipe"], "failed", "") for f in report.failed]
+        if rows:
+            table(["cut", "step", "status", "job"], rows)
+        click.echo(f"{len(report.queued)} queued, {len(report.already)} already queued, {report.busy} running, "
+                   f"{report.unchanged} unchanged, {len(report.failed)} failed (see `medialib jobs`)")  # fmt: skip
+    if not report.ok:
+        raise CheckFailed(f"process: {len(report.failed)} derivative(s) failed before (rerun with --retry-failed)")
 
 
 class _progress:

@@ -133,15 +133,25 @@ def _wanted_hashes(recipes: dict[str, Recipe], poster_at: float | None) -> dict[
     return wanted
 
 
-def plan(session: Session, recipes: dict[str, Recipe], slugs: Sequence[str], retry_failed: bool) -> list[Task]:
-    """The cuts of the given films (all films if none) and what each still needs."""
+def plan(
+    session: Session, recipes: dict[str, Recipe], slugs: Sequence[str], retry_failed: bool,
+    *, sha256: str | None = None, take_over: bool = False,
+) -> list[Task]:  # fmt: skip
+    """The cuts of the given films (all films if none) and what each still needs.
+
+    ``sha256``: only the cut with that content (a queued job re-plans its one cut).
+    ``take_over``: a job marked ``running`` counts as to do whoever holds it (the
+    procrastinate worker running the job knows it is the only one: the queue's lock
+    and the heartbeats decide, not host:pid)."""
     query = select(Film).order_by(Film.slug)
+    if sha256 is not None:
+        query = query.where(Film.id.in_(select(Cut.film_id).where(Cut.sha256 == sha256)))
     films = [get_film(session, slug) for slug in slugs] if slugs else list(session.scalars(query))
     cuts: list[tuple[Film, Cut]] = []
     for film in films:
         current = film.current_cut
         ordered = sorted(film.cuts, key=lambda c: (c is not current, -c.seq))  # current cut first
-        cuts += [(film, cut) for cut in ordered]
+        cuts += [(film, cut) for cut in ordered if sha256 is None or cut.sha256 == sha256]
 
     shas = {cut.sha256 for _, cut in cuts}
     jobs: dict[tuple[str, str, str], DerivativeJob] = {}
@@ -158,7 +168,9 @@ def plan(session: Session, recipes: dict[str, Recipe], slugs: Sequence[str], ret
         todo, failed, busy = [], [], []
         for name in sorted(wanted, key=lambda n: (ORDER.index(recipes[n].kind), n)):
             job = jobs.get((cut.sha256, name, wanted[name]))
-            if job is None or job.status == "pending" or (job.status == "running" and not holders.alive(job.worker)):
+            if job is None or job.status == "pending" or (
+                job.status == "running" and (take_over or not holders.alive(job.worker))
+            ):
                 todo.append(name)
             elif job.status == "running":
                 busy.append(name)
@@ -314,16 +326,7 @@ class Runner:
     # loading and flushing job objects cost a tenth of that per step.
 
     def _job_id(self, conn: Connection, task: Task, name: str, **fields: Any) -> int:
-        """The id of the job row for ``name``, updated with ``fields`` (created first if missing)."""
-        key = (_JOBS.c.sha256 == task.sha256, _JOBS.c.recipe == name, _JOBS.c.recipe_hash == task.wanted[name])
-        job_id = conn.execute(update(_JOBS).where(*key).values(**fields).returning(_JOBS.c.id)).scalar()
-        if job_id is None:
-            job_id = conn.execute(insert(_JOBS).values(
-                sha256=task.sha256, recipe=name, kind=self.recipes[name].kind, recipe_hash=task.wanted[name],
-                status="pending", error="", attempts=0, data={}, worker="", created_at=utcnow(),
-            )).inserted_primary_key[0]  # fmt: skip
-            conn.execute(update(_JOBS).where(_JOBS.c.id == job_id).values(**fields))
-        return job_id
+        return job_row(conn, task, name, self.recipes[name].kind, **fields)
 
     def _claim(self, task: Task, names: list[str]) -> None:
         """Mark the jobs ``names`` running under this process (host:pid), in one transaction.
@@ -385,6 +388,20 @@ _JOBS = DerivativeJob.__table__
 _FILES = DerivativeFile.__table__
 
 
+def job_row(conn: Connection, task: Task, name: str, kind: str, **fields: Any) -> int:
+    """The id of the derivative_jobs row of ``task``'s recipe ``name``, with ``fields`` set
+    (created first if missing), in the caller's transaction: one UPDATE ... RETURNING."""
+    key = (_JOBS.c.sha256 == task.sha256, _JOBS.c.recipe == name, _JOBS.c.recipe_hash == task.wanted[name])
+    job_id = conn.execute(update(_JOBS).where(*key).values(**fields).returning(_JOBS.c.id)).scalar()
+    if job_id is None:
+        job_id = conn.execute(insert(_JOBS).values(
+            sha256=task.sha256, recipe=name, kind=kind, recipe_hash=task.wanted[name],
+            status="pending", error="", attempts=0, data={}, worker="", created_at=utcnow(),
+        )).inserted_primary_key[0]  # fmt: skip
+        conn.execute(update(_JOBS).where(_JOBS.c.id == job_id).values(**fields))
+    return job_id
+
+
 SHORT_CUT = 10e6  # pixel-seconds (width x height x duration): about 11 s of 720p, 5 s of 1080p
 
 
@@ -434,7 +451,7 @@ def process(
     runner = Runner(lib, recipes, on_event)
     busy = [t for t in tasks if t.todo]
     idle = [t for t in tasks if not t.todo]
-    workers = jobs or lib.config["jobs"] or default_jobs(busy)
+    workers = jobs or lib.config["jobs.workers"] or default_jobs(busy)
     report = Report(jobs=workers)
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(busy) or 1))) as pool:
         results = list(pool.map(runner.run, busy))

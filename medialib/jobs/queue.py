@@ -1,0 +1,421 @@
+"""Derivative jobs through procrastinate's PostgreSQL queue (``jobs.backend = "procrastinate"``).
+
+Only this module imports procrastinate, and only a library configured for it
+loads this module: the embedded default (medialib.jobs.process) never does.
+
+The pieces:
+
+- **Schema.** procrastinate's tables and functions live in the catalogue's own
+  database, in the first schema of the connection's ``search_path`` (so a
+  catalogue in its own schema has its own queue). :func:`ensure_schema` applies
+  procrastinate's schema once, under an advisory lock, when ``procrastinate_jobs``
+  is missing; ``process``, ``worker`` and ``jobs`` call it. It is not an Alembic
+  migration because SQLite catalogues must not get it; upgrading procrastinate
+  across schema versions needs its own migrations (``procrastinate schema
+  --migrations``), which this does not apply.
+- **Granularity.** One queued job per (cut content sha256, step), where a step is
+  a recipe kind: ``analysis``, ``proxy`` (every pending rendition in one decode),
+  ``poster``, ``storyboard``. The job carries ``queueing_lock`` and ``lock`` both
+  ``"<sha256>:<step>"``: the same work is queued at most once, and never runs twice
+  at the same moment.
+- **Same transaction.** :func:`enqueue` marks the catalogue's ``derivative_jobs``
+  rows ``pending`` and calls procrastinate's own ``procrastinate_defer_jobs_v1``
+  SQL function inside the same SQLAlchemy transaction, each defer in a savepoint
+  so a job already queued (the queueing lock) is counted, not an error. There is
+  no outbox: a job exists exactly when the catalogue says it is pending.
+  Proxies need the loudness analysis: they are enqueued by the analysis job when
+  it succeeds (in its own transaction right after the analysis is marked done).
+  If a worker dies between those two commits, the next ``medialib process``
+  enqueues the proxies (the plan sees analysis done, proxies missing).
+- **The task function** (:func:`build`) re-plans its one cut from the catalogue
+  with the very same ``plan`` and ``Runner`` as the embedded default: nothing
+  left to do means it returns at once (idempotent). A failed step raises, so
+  procrastinate retries it (``jobs.max_attempts`` runs, linear backoff of
+  ``jobs.retry_backoff`` seconds) and finally marks it failed; the catalogue row
+  keeps ffmpeg's message.
+- **Crashes.** Workers send a heartbeat every ``jobs.stalled_after / 5`` seconds.
+  Every worker looks, as often, for running jobs whose worker's heartbeat is older
+  than ``jobs.stalled_after`` (one worker at a time, under an advisory lock) and
+  puts them back in the queue; whichever worker takes one re-plans the cut and
+  takes over the catalogue rows still marked ``running`` (``plan(take_over=True)``).
+  Temporary files of a dead worker of this machine are swept when a worker starts
+  and after it re-queues stalled jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import procrastinate
+from procrastinate import sql as pc_sql
+from procrastinate.schema import SchemaManager
+from procrastinate.worker import Worker
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from medialib import holders
+from medialib.catalog.models import Cut, DerivativeJob, Film
+from medialib.errors import BadInput, MedialibError, NotFound
+from medialib.jobs.backend import require_postgres
+from medialib.jobs.process import ORDER, Runner, Task, job_row, plan
+from medialib.media import recipes as recipes_mod
+
+log = logging.getLogger("medialib.jobs.queue")
+
+TASK_NAME = "medialib.build"
+QUEUE = "medialib"
+SCHEMA_LOCK = 7312002  # advisory lock ids (7312001: catalogue migrations)
+STALLED_LOCK = 7312003
+RECONNECT_DELAY = 1.0  # seconds between attempts to start the worker loop again
+
+# procrastinate's job status -> the words medialib shows
+STATUS = {"todo": "queued", "doing": "running", "succeeded": "done", "failed": "failed",
+          "cancelled": "cancelled", "aborting": "running", "aborted": "cancelled"}  # fmt: skip
+
+
+class StepFailed(MedialibError):
+    """A queued step ran and failed (the catalogue row keeps the message); raised so the queue retries it."""
+
+
+# --- connection and schema -----------------------------------------------------------
+
+
+def conninfo(database_url: str) -> str:
+    """The libpq URI of a SQLAlchemy PostgreSQL URL (its query, e.g. options=-csearch_path=…, kept)."""
+    url = make_url(database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+def ensure_schema(engine: Engine) -> bool:
+    """Create procrastinate's tables and functions if missing; True if it did."""
+    with engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK})
+        if conn.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is not None:
+            return False
+        # the raw psycopg connection, in the same transaction: the schema's SQL holds
+        # '%' signs that a parameterised execute would take for placeholders
+        conn.connection.driver_connection.execute(SchemaManager.get_schema())
+        return True
+
+
+def make_app(lib: Any, concurrency: int = 1) -> procrastinate.App:
+    """A procrastinate App on the library's database, with the build task registered.
+
+    Its connection pool gives up waiting for a connection after jobs.stalled_after
+    seconds (at least 10; psycopg's default is 30): a worker that cannot reach the
+    database for that long is stalled anyway, and notices it sooner."""
+    cfg = lib.config
+    require_postgres(cfg)
+    connector = procrastinate.PsycopgConnector(conninfo=conninfo(cfg.database_url), min_size=2,
+                                               max_size=concurrency + 6,
+                                               timeout=max(10.0, cfg["jobs.stalled_after"]))  # fmt: skip
+    app = procrastinate.App(connector=connector)
+    attempts = cfg["jobs.max_attempts"]
+    retry: Any = False
+    if attempts > 1:  # procrastinate counts retries after the first run
+        retry = procrastinate.RetryStrategy(max_attempts=attempts - 1, linear_wait=cfg["jobs.retry_backoff"])
+    recipes = recipes_mod.resolve(cfg["recipes"])
+
+    @app.task(name=TASK_NAME, queue=QUEUE, retry=retry)
+    def _build(sha256: str, step: str) -> str:
+        return build(lib, recipes, sha256, step)
+
+    return app
+
+
+# --- enqueueing -------------------------------------------------------------------------
+
+
+@dataclass
+class QueueReport:
+    """What ``medialib process`` did with the procrastinate backend."""
+
+    queued: list[dict[str, Any]] = field(default_factory=list)  # newly queued jobs
+    already: list[dict[str, Any]] = field(default_factory=list)  # the same work was queued already
+    busy: int = 0  # steps running on a worker now
+    failed: list[dict[str, Any]] = field(default_factory=list)  # failed before, not retried
+    unchanged: int = 0
+    ok: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"backend": "procrastinate", "queued": self.queued, "already_queued": self.already,
+                "running": self.busy, "failed": self.failed, "unchanged": self.unchanged}  # fmt: skip
+
+
+def _steps_to_queue(task: Task, recipes: dict[str, Any]) -> list[str]:
+    """The steps of ``task`` to queue now, in ORDER: proxies wait for the analysis."""
+    kinds = {recipes[name].kind for name in task.todo}
+    waiting = {recipes[name].kind for name in task.busy}
+    steps = [kind for kind in ORDER if kind in kinds]
+    if "proxy" in steps and ({"analysis"} & (kinds | waiting)):
+        steps.remove("proxy")  # the analysis job queues them when it is done
+    return steps
+
+
+def _defer(session: Session, task: Task, step: str, names: list[str], recipes: dict[str, Any]) -> int | None:
+    """In the caller's transaction: mark the rows pending and queue the job.
+    Returns the new job id, or None when the same work is queued already."""
+    conn = session.connection()
+    for name in names:
+        job_row(conn, task, name, recipes[name].kind, status="pending", worker="", error="")
+    lock = f"{task.sha256}:{step}"
+    args = json.dumps({"sha256": task.sha256, "step": step})
+    try:
+        with session.begin_nested():
+            return session.execute(text(
+                "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, :lock, :lock, "
+                "CAST(:args AS jsonb), NULL)::procrastinate_job_to_defer_v1]))"
+            ), {"queue": QUEUE, "task": TASK_NAME, "lock": lock, "args": args}).scalar()  # fmt: skip
+    except IntegrityError as exc:
+        if "queueing_lock" not in str(exc.orig):
+            raise
+        return None
+
+
+def enqueue(lib: Any, slugs: Sequence[str] = (), *, retry_failed: bool = False) -> QueueReport:
+    """Queue every missing derivative step of the given films' cuts (all if none), in
+    the same transaction that marks their catalogue rows pending."""
+    require_postgres(lib.config)
+    ensure_schema(lib.engine)
+    recipes = recipes_mod.resolve(lib.config["recipes"])
+    report = QueueReport()
+    with lib.transaction() as s:
+        for task in plan(s, recipes, slugs, retry_failed):
+            report.unchanged += len(task.wanted) - len(task.todo) - len(task.busy) - len(task.failed)
+            report.busy += len(task.busy)
+            for name in task.failed:
+                report.failed.append({"cut": task.label, "recipe": name})
+            for step in _steps_to_queue(task, recipes):
+                names = [n for n in task.todo if recipes[n].kind == step]
+                job_id = _defer(s, task, step, names, recipes)
+                entry = {"cut": task.label, "sha256": task.sha256, "step": step, "recipes": names, "job": job_id}
+                (report.queued if job_id is not None else report.already).append(entry)
+    report.ok = not report.failed
+    return report
+
+
+# --- the task function (runs in a worker) -----------------------------------------------
+
+
+def build(lib: Any, recipes: dict[str, Any], sha256: str, step: str) -> str:
+    """Run one step of one cut, as planned from the catalogue now. Idempotent:
+    nothing to do returns at once. Raises StepFailed when the step failed."""
+    if step not in ORDER:
+        raise BadInput(f"unknown step {step!r}")
+    with lib.session() as s:
+        tasks = plan(s, recipes, (), True, sha256=sha256, take_over=True)
+    if not tasks:
+        return "no such cut"
+    task = tasks[0]
+    names = [n for n in task.todo if recipes[n].kind == step]
+    outcome = "nothing to do"
+    if names:
+        task.todo, task.failed, task.busy = names, [], []
+        result = Runner(lib, recipes).run(task)
+        errors = [j.get("error", "") for j in result["jobs"] if j["recipe"] in names and j["status"] == "failed"]
+        if errors:
+            raise StepFailed(f"cut {task.label}: {step}: {errors[0]}")
+        outcome = "built " + ", ".join(names)
+    if step == "analysis":
+        _queue_after_analysis(lib, recipes, sha256)
+    return outcome
+
+
+def _queue_after_analysis(lib: Any, recipes: dict[str, Any], sha256: str) -> None:
+    with lib.transaction() as s:
+        for task in plan(s, recipes, (), False, sha256=sha256):
+            names = [n for n in task.todo if recipes[n].kind == "proxy"]
+            if names:
+                _defer(s, task, "proxy", names, recipes)
+
+
+# --- the worker ---------------------------------------------------------------------------
+
+
+def run_worker(lib: Any, concurrency: int) -> None:
+    """Run jobs from the queue until stopped (SIGINT/SIGTERM: running jobs finish first)."""
+    require_postgres(lib.config)
+    ensure_schema(lib.engine)
+    lib.store.sweep_temporary()
+    app = make_app(lib, concurrency)
+    try:
+        asyncio.run(_work(app, lib, concurrency))
+    finally:
+        lib.store.sweep_temporary()
+
+
+async def _work(app: procrastinate.App, lib: Any, concurrency: int) -> None:
+    """Run procrastinate's worker loop; when it stops because the database went away
+    (a failed fetch or heartbeat), start it again with a fresh registration once the
+    database answers. Only SIGINT/SIGTERM end it (running jobs finish first).
+
+    The jobs the lost registration was running stop getting heartbeats, so after
+    ``jobs.stalled_after`` any worker (this one too) puts them back in the queue."""
+    stalled_after = float(lib.config["jobs.stalled_after"])
+    stopping = asyncio.Event()
+    current: list[Worker] = []
+
+    def stop() -> None:
+        stopping.set()
+        for worker in current:
+            worker.stop()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    async with app.open_async():
+        watcher = asyncio.create_task(_requeue_stalled_forever(app, lib, stalled_after))
+        try:
+            while not stopping.is_set():
+                worker = Worker(app, queues=[QUEUE], concurrency=concurrency, name=holders.me(),
+                                install_signal_handlers=False, update_heartbeat_interval=stalled_after / 5,
+                                stalled_worker_timeout=stalled_after)  # fmt: skip
+                current[:] = [worker]
+                try:
+                    await worker.run()
+                except Exception as exc:  # the database went away while starting or fetching
+                    log.warning("worker stopped: %s", str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+                if stopping.is_set():
+                    break
+                log.warning("lost the database; starting the worker again in %.1f s", RECONNECT_DELAY)
+                try:
+                    await asyncio.wait_for(stopping.wait(), RECONNECT_DELAY)
+                except TimeoutError:
+                    pass
+        finally:
+            watcher.cancel()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+
+async def _requeue_stalled_forever(app: procrastinate.App, lib: Any, stalled_after: float) -> None:
+    while True:
+        await asyncio.sleep(stalled_after / 5)
+        try:
+            if await requeue_stalled(app, stalled_after):
+                lib.store.sweep_temporary()
+        except Exception:  # a lost connection: try again next time
+            log.exception("looking for stalled jobs")
+
+
+async def requeue_stalled(app: procrastinate.App, stalled_after: float) -> list[int]:
+    """Put back in the queue the running jobs of workers without a recent heartbeat.
+    One worker at a time does this (an advisory lock), so a job taken up again by a
+    live worker is never put back by a second look at an old list."""
+    pool = app.connector.pool  # type: ignore[attr-defined]
+    requeued: list[int] = []
+    async with pool.connection() as conn, conn.transaction():
+        got = await (await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (STALLED_LOCK,))).fetchone()
+        if not got or not got[0]:
+            return requeued
+        cur = await conn.execute(pc_sql.queries["select_stalled_jobs_by_heartbeat"],
+                                 {"queue": QUEUE, "task_name": None, "seconds_since_heartbeat": stalled_after})
+        for row in await cur.fetchall():
+            job_id = row[0]
+            try:
+                async with conn.transaction():  # a savepoint
+                    await conn.execute("SELECT procrastinate_retry_job_v2(%s, now(), NULL, NULL, NULL)", (job_id,))
+                requeued.append(job_id)
+            except Exception as exc:  # the same work is queued again already (queueing lock)
+                log.warning("stalled job %s not requeued: %s", job_id, exc)
+                async with conn.transaction():
+                    await conn.execute("UPDATE procrastinate_jobs SET status = 'failed' WHERE id = %s", (job_id,))
+    if requeued:
+        log.warning("requeued stalled job(s) %s", ", ".join(map(str, requeued)))
+    return requeued
+
+
+# --- listing and retrying -------------------------------------------------------------------
+
+
+_LIST = """
+SELECT j.id, j.status, j.args, j.attempts, j.scheduled_at,
+       (SELECT count(*) FROM procrastinate_events e WHERE e.job_id = j.id AND e.type = 'started') AS runs,
+       (SELECT max(e.at) FROM procrastinate_events e WHERE e.job_id = j.id) AS changed_at
+  FROM procrastinate_jobs j
+ WHERE j.task_name = :task {where}
+ ORDER BY j.id
+"""
+
+
+def list_jobs(lib: Any, *, status: str | None = None, job_id: int | None = None) -> list[dict[str, Any]]:
+    """The queue's jobs with their cut, step, status, attempts and (if failed) the error."""
+    require_postgres(lib.config)
+    ensure_schema(lib.engine)
+    where, params = "", {"task": TASK_NAME}
+    if job_id is not None:
+        where, params["id"] = "AND j.id = :id", job_id
+    with lib.session() as s:
+        rows = s.execute(text(_LIST.format(where=where)), params).all()
+        shas = {row.args.get("sha256") for row in rows}
+        labels: dict[str, str] = {}
+        if shas:
+            for film_slug, seq, sha in s.execute(
+                    Film.__table__.join(Cut.__table__, Cut.film_id == Film.id)  # type: ignore[arg-type]
+                    .select().with_only_columns(Film.slug, Cut.seq, Cut.sha256).where(Cut.sha256.in_(shas))
+                    .order_by(Film.slug, Cut.seq)):  # fmt: skip
+                labels.setdefault(sha, f"{film_slug}#{seq}")
+        details: dict[tuple[str, str], list[DerivativeJob]] = {}
+        if shas:
+            for job in s.query(DerivativeJob).filter(DerivativeJob.sha256.in_(shas)):
+                details.setdefault((job.sha256, job.kind), []).append(job)
+    out = []
+    for row in rows:
+        sha, step = row.args.get("sha256", ""), row.args.get("step", "")
+        shown = STATUS.get(row.status, row.status)
+        if status and shown != status:
+            continue
+        mine = details.get((sha, step), [])
+        error = next((j.error for j in mine if j.status == "failed" and j.error), "") if shown == "failed" else ""
+        worker = next((j.worker for j in mine if j.status == "running"), "") if shown == "running" else ""
+        out.append({"id": row.id, "cut": labels.get(sha, sha[:12]), "sha256": sha, "step": step, "status": shown,
+                    "attempts": int(row.runs), "worker": worker, "error": error,
+                    "scheduled_at": row.scheduled_at, "changed_at": row.changed_at})  # fmt: skip
+    return out
+
+
+def retry(lib: Any, job_ids: Sequence[int] = (), *, failed: bool = False) -> list[int]:
+    """Queue failed jobs again (by id, or every failed one); returns their ids.
+    NotFound for an unknown id, BadInput for a job that is not failed."""
+    require_postgres(lib.config)
+    ensure_schema(lib.engine)
+    with lib.transaction() as s:
+        if failed:
+            ids = list(s.scalars(text("SELECT id FROM procrastinate_jobs WHERE task_name = :t AND status = 'failed' "
+                                      "ORDER BY id FOR UPDATE"), {"t": TASK_NAME}))  # fmt: skip
+        else:
+            ids = []
+            for job_id in job_ids:
+                row = s.execute(text("SELECT status FROM procrastinate_jobs WHERE id = :id AND task_name = :t "
+                                     "FOR UPDATE"), {"id": job_id, "t": TASK_NAME}).first()  # fmt: skip
+                if row is None:
+                    raise NotFound(f"job {job_id}: no such job (see `medialib jobs`)")
+                if row.status != "failed":
+                    raise BadInput(f"job {job_id}: it is {STATUS.get(row.status, row.status)}, not failed: "
+                                   "only a failed job can be retried")  # fmt: skip
+                ids.append(job_id)
+        done = []
+        for job_id in ids:
+            args = s.execute(text("SELECT args FROM procrastinate_jobs WHERE id = :id"), {"id": job_id}).scalar()
+            try:
+                with s.begin_nested():
+                    s.execute(text("SELECT procrastinate_retry_job_v2(:id, now(), NULL, NULL, NULL)"), {"id": job_id})
+                    s.execute(text("UPDATE procrastinate_jobs SET attempts = 0 WHERE id = :id"), {"id": job_id})
+            except IntegrityError:  # the same work was queued again since (queueing lock)
+                if not failed:
+                    raise BadInput(f"job {job_id}: the same cut and step is queued already") from None
+                continue
+            s.execute(DerivativeJob.__table__.update().where(
+                DerivativeJob.sha256 == args["sha256"], DerivativeJob.kind == args["step"],
+                DerivativeJob.status == "failed",
+            ).values(status="pending", error="", worker=""))  # fmt: skip
+            done.append(job_id)
+    return done

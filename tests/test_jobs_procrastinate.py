@@ -1,0 +1,472 @@
+"""jobs.backend = "procrastinate": `process` queues, real `medialib worker` processes
+build, `medialib jobs` lists and retries. Real PostgreSQL (a fresh schema per test,
+procrastinate's tables inside it), real ffmpeg on small clips."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from conftest import medialib_cmd
+from medialib.media.samples import make_sample
+
+QUEUE_SETTINGS = """
+[jobs]
+backend = "procrastinate"
+max_attempts = 2
+retry_backoff = 0.2
+stalled_after = 3.0
+
+[recipes.proxy-720]
+preset = "ultrafast"
+[recipes.proxy-360]
+preset = "ultrafast"
+"""
+
+STEPS = {"analysis", "proxy", "poster", "storyboard"}
+DEADLINE = 240.0  # seconds: only a guard so a broken worker fails the test instead of hanging it
+
+
+@pytest.fixture
+def db_url(pg_url: str) -> str:
+    """These tests need PostgreSQL: the queue lives in the catalogue's database."""
+    return pg_url
+
+
+@pytest.fixture
+def qlib(lib_dir: Path) -> Path:
+    with open(lib_dir / "config.toml", "a") as fh:
+        fh.write(QUEUE_SETTINGS)
+    return lib_dir
+
+
+@pytest.fixture(scope="module")
+def small_clips(tmp_path_factory, ff) -> list[Path]:
+    """Six different 1-2 s 160x120 clips (different content: six cuts to build)."""
+    d = tmp_path_factory.mktemp("qclips")
+    return [make_sample(ff, d / f"c{i}.mp4", duration=1.0 + 0.2 * i, size="160x120") for i in range(6)]
+
+
+def add_films(cli, clips: list[Path]) -> list[str]:
+    slugs = []
+    for i, clip in enumerate(clips):
+        slug = f"film-{i}"
+        assert cli("film", "add", slug, "--title", f"Film {i}").code == 0
+        r = cli("cut", "add", slug, str(clip))
+        assert r.code == 0, r.err
+        slugs.append(slug)
+    return slugs
+
+
+class Workers:
+    """Real `medialib worker` processes on the test library."""
+
+    def __init__(self, lib_dir: Path, tmp: Path) -> None:
+        self.lib_dir, self.tmp, self.procs = lib_dir, tmp, []
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIALIB_")}
+
+    def start(self, concurrency: int = 1) -> subprocess.Popen:
+        log = open(self.tmp / f"worker-{len(self.procs)}.log", "w")
+        proc = subprocess.Popen([*medialib_cmd(), "--config", str(self.lib_dir / "config.toml"), "worker",
+                                 "--concurrency", str(concurrency)], stdout=log, stderr=subprocess.STDOUT,
+                                env=self.env)  # fmt: skip
+        self.procs.append(proc)
+        return proc
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text() for p in sorted(self.tmp.glob("worker-*.log")))
+
+    def stop(self) -> list[int]:
+        codes = []
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                codes.append(proc.wait(timeout=60))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes.append(proc.wait())
+        return codes
+
+
+@pytest.fixture
+def workers(qlib: Path, tmp_path: Path):
+    w = Workers(qlib, tmp_path)
+    yield w
+    w.stop()
+
+
+def wait_for(cli, predicate, workers: Workers | None = None):
+    """Poll `medialib jobs --json` until predicate(jobs) holds (or fail at DEADLINE)."""
+    start = time.monotonic()
+    while True:
+        r = cli("jobs", "--json")
+        assert r.code == 0, r.err
+        jobs = r.json()
+        if predicate(jobs):
+            return jobs
+        if time.monotonic() - start > DEADLINE:
+            pytest.fail(f"jobs never settled: {jobs}\n{workers.logs() if workers else ''}")
+        time.sleep(0.3)
+
+
+def all_done(expected: int):
+    return lambda jobs: len(jobs) == expected and all(j["status"] == "done" for j in jobs)
+
+
+def catalogue(db_url: str, sql: str):
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text(sql)).all()
+    finally:
+        engine.dispose()
+
+
+def test_procrastinate_with_sqlite_is_a_configuration_error(tmp_path, bare_cli):
+    (tmp_path / "config.toml").write_text('database = "medialib.db"\n[jobs]\nbackend = "procrastinate"\n')
+    for args in (["process"], ["worker"], ["jobs"], ["jobs", "retry", "--failed"]):
+        r = bare_cli("--config", str(tmp_path / "config.toml"), *args)
+        assert r.code == 2, (args, r.err)
+        assert r.err.count("\n") == 1 and "Traceback" not in r.err
+        assert r.err.startswith('error: configuration error: jobs.backend: "procrastinate" needs a PostgreSQL '
+                                "database, but database is sqlite")  # fmt: skip
+
+
+def test_worker_and_jobs_refuse_the_local_backend(tmp_path, bare_cli):
+    (tmp_path / "config.toml").write_text('database = "medialib.db"\n')
+    for args in (["worker"], ["jobs"]):
+        r = bare_cli("--config", str(tmp_path / "config.toml"), *args)
+        assert r.code == 2 and r.err.startswith('error: configuration error: jobs.backend: is "local"'), r.err
+
+
+def test_every_new_command_has_help(bare_cli):
+    for args in (["worker"], ["jobs"], ["jobs", "retry"]):
+        r = bare_cli(*args, "--help")
+        assert r.code == 0 and "Usage: medialib" in r.out
+
+
+def test_the_embedded_default_never_imports_procrastinate(tmp_path, clips):
+    """A SQLite library with the local backend: `process` runs without loading procrastinate."""
+    root = tmp_path / "lib"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIALIB_")}
+    subprocess.run([*medialib_cmd(), "init", str(root)], check=True, capture_output=True, env=env)
+    cmd = [*medialib_cmd(), "--config", str(root / "config.toml")]
+    subprocess.run([*cmd, "film", "add", "one", "--title", "One"], check=True, capture_output=True, env=env)
+    subprocess.run([*cmd, "cut", "add", "one", str(clips.video)], check=True, capture_output=True, env=env)
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "medialib", *cmd[len(medialib_cmd()):],
+                        "process"], capture_output=True, text=True, env=env)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    imported = [line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")]
+    assert "medialib.jobs.process" in imported  # the tool sees what process loads...
+    assert not [name for name in imported if name.startswith("procrastinate")]  # ...and procrastinate is not
+
+
+@pytest.mark.parametrize("attempts, expected", [(1, None), (2, (1, 0.2)), (5, (4, 0.2))])
+def test_retry_strategy_from_settings(qlib, attempts, expected):
+    """jobs.max_attempts counts every run; procrastinate counts the retries after the first."""
+    from medialib.jobs import queue
+    from medialib.library import Library
+
+    with Library.open(qlib / "config.toml", env={"MEDIALIB_JOBS_MAX_ATTEMPTS": str(attempts)}) as lib:
+        strategy = queue.make_app(lib).tasks[queue.TASK_NAME].retry_strategy
+    if expected is None:
+        assert strategy is None
+    else:
+        assert (strategy.max_attempts, strategy.linear_wait) == expected
+
+
+def test_queue_schema_applied_once_into_the_catalogue_schema(qlib, pg_url):
+    from medialib.jobs import queue
+    from medialib.library import Library
+
+    with Library.open(qlib / "config.toml", env={}) as lib:
+        assert queue.ensure_schema(lib.engine) is True
+        assert queue.ensure_schema(lib.engine) is False  # idempotent
+        schema = lib.engine.connect().execute(text("SELECT current_schema()")).scalar()
+    rows = catalogue(pg_url, "SELECT table_schema FROM information_schema.tables WHERE table_name = 'procrastinate_jobs'")
+    assert (schema,) in rows and schema.startswith("t_")
+
+
+def test_process_queues_one_job_per_cut_and_step(cli, qlib, pg_url, small_clips):
+    add_films(cli, small_clips[:2])
+    r = cli("process", "--json")
+    assert r.code == 0, r.err
+    report = r.json()
+    assert report["backend"] == "procrastinate" and report["already_queued"] == []
+    # proxies wait for the loudness analysis: its job queues them
+    assert sorted((q["cut"], q["step"]) for q in report["queued"]) == sorted(
+        (f"film-{i}#1", step) for i in range(2) for step in ("analysis", "poster", "storyboard"))
+    jobs = cli("jobs", "--json").json()
+    assert len(jobs) == 6 and {j["status"] for j in jobs} == {"queued"} and {j["attempts"] for j in jobs} == {0}
+    rows = catalogue(pg_url, "SELECT queueing_lock, lock, args->>'sha256', args->>'step' FROM procrastinate_jobs")
+    assert all(qlock == lock == f"{sha}:{step}" for qlock, lock, sha, step in rows)
+    # the catalogue rows were marked pending in the same transaction
+    pending = catalogue(pg_url, "SELECT kind, status FROM derivative_jobs")
+    assert {kind for kind, _ in pending} == {"analysis", "poster", "storyboard"}
+    assert {status for _, status in pending} == {"pending"}
+
+    # again: the queueing lock says it is queued already; nothing new
+    again = cli("process", "--json").json()
+    assert again["queued"] == [] and len(again["already_queued"]) == 6
+    assert len(cli("jobs", "--json").json()) == 6
+    text_out = cli("process")
+    assert text_out.code == 0 and "0 queued, 6 already queued" in text_out.out
+
+
+def test_workers_build_everything_then_nothing_is_left(cli, qlib, pg_url, small_clips, workers):
+    slugs = add_films(cli, small_clips[:3])
+    assert cli("process").code == 0
+    workers.start(concurrency=2)
+    workers.start(concurrency=1)
+    jobs = wait_for(cli, all_done(12), workers)  # 3 cuts x (analysis, proxy, poster, storyboard)
+    assert Counter(j["step"] for j in jobs) == {step: 3 for step in STEPS}
+    assert len({(j["sha256"], j["step"]) for j in jobs}) == 12
+    assert all(j["attempts"] == 1 and j["error"] == "" for j in jobs)
+    for slug in slugs:
+        film = cli("film", "show", slug, "--json").json()
+        kinds = {d["kind"] for d in film["derivatives"]}
+        assert {"proxy", "poster", "storyboard", "storyboard-vtt"} <= kinds
+        assert all(Path(d["path"]).is_file() for d in film["derivatives"])
+    statuses = catalogue(pg_url, "SELECT status, count(*) FROM derivative_jobs GROUP BY status")
+    assert [s for s, _ in statuses] == ["done"]
+    # nothing left to queue, and the web of rows is what the embedded default would have made
+    again = cli("process", "--json").json()
+    assert again["queued"] == [] and again["already_queued"] == [] and again["unchanged"] > 0
+    assert workers.stop() == [0, 0]  # SIGTERM: a clean stop
+    tmp = qlib / "assets" / "tmp"
+    assert not tmp.exists() or list(tmp.iterdir()) == []
+
+
+def test_failing_job_is_retried_then_failed_and_can_be_retried(cli, qlib, pg_url, small_clips, workers):
+    add_films(cli, small_clips[:1])
+    original = next((qlib / "assets" / "originals").rglob("*.mp4"))
+    hidden = qlib / "hidden.mp4"
+    original.rename(hidden)  # every step fails: the original is missing
+    assert cli("process").code == 0
+    workers.start(concurrency=2)
+    jobs = wait_for(cli, lambda js: len(js) == 3 and all(j["status"] == "failed" for j in js), workers)
+    for job in jobs:
+        assert job["attempts"] == 2  # jobs.max_attempts
+        assert "original missing" in job["error"], job
+    assert catalogue(pg_url, "SELECT DISTINCT status FROM derivative_jobs") == [("failed",)]
+
+    # bad input: one line, exit 2
+    r = cli("jobs", "retry", "999999")
+    assert r.code == 2 and r.err == "error: job 999999: no such job (see `medialib jobs`)\n"
+    r = cli("jobs", "retry")
+    assert r.code == 2 and r.err.count("\n") == 1 and "--failed" in r.err
+    r = cli("jobs", "retry", "abc")
+    assert r.code == 2 and r.err.count("\n") == 1
+
+    hidden.rename(original)  # fixed: retry one by id, then the rest
+    first = jobs[0]["id"]
+    r = cli("jobs", "retry", str(first))
+    assert r.code == 0 and r.out == f"1 job(s) queued again: {first}\n"
+    wait_for(cli, lambda js: next(j for j in js if j["id"] == first)["status"] == "done", workers)
+    r = cli("jobs", "retry", str(first))
+    assert r.code == 2 and r.err == f"error: job {first}: it is done, not failed: only a failed job can be retried\n"
+    r = cli("jobs", "retry", "--failed")
+    assert r.code == 0 and r.out.startswith("2 job(s) queued again")
+    # the analysis queued the proxies once it succeeded
+    jobs = wait_for(cli, all_done(4), workers)
+    assert {j["step"] for j in jobs} == STEPS
+    assert cli("jobs", "--status", "failed", "--json").json() == []
+
+
+# --- delivery: a worker killed mid-transcode (issue 8) ---------------------------------------
+
+
+def realtime_ffmpeg(folder: Path) -> Path:
+    """Fault injection, named so: the real ffmpeg, but an H.264 encode reads its input at
+    its native frame rate (-re), so a 1-2 s clip takes 1-2 s to transcode and a test can
+    kill a worker in the middle of one. Everything else goes straight to ffmpeg."""
+    script = folder / "realtime-ffmpeg"
+    script.write_text('#!/bin/sh\ncase "$*" in *libx264*) exec ffmpeg -re "$@" ;; esac\nexec ffmpeg "$@"\n')
+    script.chmod(0o755)
+    return script
+
+
+def test_worker_killed_mid_transcode_its_job_runs_again_elsewhere(cli, qlib, pg_url, small_clips, workers,
+                                                                  tmp_path):  # fmt: skip
+    with open(qlib / "config.toml", "a") as fh:
+        fh.write(f'\n[ffmpeg]\nffmpeg = "{realtime_ffmpeg(tmp_path)}"\n')
+    add_films(cli, small_clips[:5])
+    assert cli("process").code == 0
+    procs = {workers.start(concurrency=1).pid: None for _ in range(3)}
+
+    def transcoding(jobs):
+        return [j for j in jobs if j["step"] == "proxy" and j["status"] == "running"
+                and int(j["worker"].rpartition(":")[2] or 0) in procs]  # fmt: skip
+
+    victim = transcoding(wait_for(cli, transcoding, workers))[0]
+    pid = int(victim["worker"].rpartition(":")[2])
+    # the worker's ffmpeg is encoding right now
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    argvs = [Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0") for child in children.split()]
+    assert any(b"libx264" in argv for argv in argvs), argvs
+    os.kill(pid, signal.SIGKILL)
+    killed = next(p for p in workers.procs if p.pid == pid)
+    assert killed.wait(timeout=30) == -signal.SIGKILL
+
+    jobs = wait_for(cli, all_done(20), workers)  # 5 cuts x 4 steps, all done by the two others
+    again = next(j for j in jobs if j["id"] == victim["id"])
+    assert again["attempts"] == 2  # started twice: once on the killed worker, once elsewhere
+    assert {j["attempts"] for j in jobs if j["id"] != victim["id"]} == {1}  # live workers' jobs were left alone
+    assert "requeued stalled job" in workers.logs()
+    assert sorted(workers.stop()[i] for i, p in enumerate(workers.procs) if p.pid != pid) == [0, 0]
+
+    # every derivative recorded exactly once, every recorded file on disk, nothing else there
+    rows = catalogue(pg_url, "SELECT sha256, recipe, status, worker FROM derivative_jobs")
+    assert len(rows) == len({(sha, recipe) for sha, recipe, _, _ in rows})
+    per_cut = Counter(sha for sha, *_ in rows)
+    assert len(per_cut) == 5 and set(per_cut.values()) == {len(rows) // 5}
+    assert {recipe for _, recipe, _, _ in rows} >= {"analysis", "poster", "storyboard", "proxy-360"}
+    assert {status for _, _, status, _ in rows} == {"done"} and {w for *_, w in rows} == {""}
+    keys = [key for (key,) in catalogue(pg_url, "SELECT storage_key FROM derivative_files")]
+    assert len(keys) == len(set(keys))
+    on_disk = {str(p.relative_to(qlib / "assets")) for p in (qlib / "assets" / "derived").rglob("*") if p.is_file()}
+    assert on_disk == set(keys)
+    tmp = qlib / "assets" / "tmp"
+    assert not tmp.exists() or list(tmp.iterdir()) == []
+    # and the killed worker's ffmpeg did not linger (its progress pipe broke)
+    stray = [p for p in Path("/proc").glob("[0-9]*/cmdline") if str(tmp).encode() in _read(p)]
+    assert stray == []
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:  # the process ended meanwhile
+        return b""
+
+
+# --- faults (issue 8) ---------------------------------------------------------------------------
+
+
+def test_hanging_ffmpeg_is_killed_the_job_fails_and_the_worker_carries_on(cli, qlib, small_clips, workers,
+                                                                          tmp_path):  # fmt: skip
+    """Fault injection, named so: while the file HANG exists, an H.264 encode (the proxies)
+    is a process that never ends. The timeout kills it, the proxy job fails after its
+    attempts, and the same worker then runs the retried job once the fault is gone."""
+    hang, tag = tmp_path / "HANG", f"hang-{os.getpid()}-{tmp_path.name}"
+    hang.touch()
+    script = tmp_path / "ffmpeg-that-hangs"
+    script.write_text(f'#!/bin/bash\nif [ -e "{hang}" ]; then case "$*" in *libx264*) exec -a {tag} sleep 120 ;; '
+                      'esac; fi\nexec ffmpeg "$@"\n')  # fmt: skip
+    script.chmod(0o755)
+    with open(qlib / "config.toml", "a") as fh:
+        fh.write(f'\n[ffmpeg]\nffmpeg = "{script}"\ntimeout = 0.5\n')
+    add_films(cli, small_clips[:1])
+    assert cli("process").code == 0
+    worker = workers.start(concurrency=1)
+
+    def settled(jobs):
+        return len(jobs) == 4 and all(j["status"] in ("done", "failed") for j in jobs)
+
+    jobs = {j["step"]: j for j in wait_for(cli, settled, workers)}
+    assert {s: j["status"] for s, j in jobs.items()} == {"analysis": "done", "proxy": "failed", "poster": "done",
+                                                          "storyboard": "done"}  # fmt: skip
+    assert jobs["proxy"]["attempts"] == 2
+    assert "took longer than" in jobs["proxy"]["error"] and "was stopped (ffmpeg.timeout 0.5 s" in jobs["proxy"]["error"]
+    hung = [p for p in Path("/proc").glob("[0-9]*/cmdline") if _read(p).startswith(tag.encode())]
+    assert hung == []  # killed, not left behind
+    assert worker.poll() is None  # still running
+
+    hang.unlink()  # the fault is gone: the same worker runs the retried job
+    assert cli("jobs", "retry", "--failed").code == 0
+    wait_for(cli, all_done(4), workers)
+    assert worker.poll() is None and workers.stop() == [0]
+
+
+@pytest.fixture
+def private_pg():
+    """A PostgreSQL server of our own (Debian's binaries, a temp folder, a free port), for a
+    test that restarts it: the shared server is never touched. Yields (url, pg_ctl argv)."""
+    import glob
+    import shutil
+    import socket
+    import tempfile
+
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if not bins:
+        pytest.skip("no PostgreSQL server binaries in /usr/lib/postgresql")
+    bindir = Path(bins[-1]).parent
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # initdb refuses root
+    root = Path(tempfile.mkdtemp(prefix="medialib-pg-"))
+    if as_pg:
+        shutil.chown(root, "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = root / "data"
+    subprocess.run([*as_pg, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+                   check=True, capture_output=True)  # fmt: skip
+    ctl = [*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w",
+           "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"]  # fmt: skip
+    subprocess.run([*ctl, "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", ctl
+    finally:
+        subprocess.run([*ctl, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("fault", ["restart", "outage"])
+def test_workers_reconnect_after_postgresql_restarts(private_pg, tmp_path, small_clips, monkeypatch, fault):
+    """restart: a fast restart (every connection cut, the server back at once).
+    outage: the server stays down until both workers have noticed (a heartbeat failed and
+    procrastinate's loop stopped); they start their loop again when it is back, and the
+    jobs of the lost registrations are found stalled and run again."""
+    from conftest import _runner
+
+    url, ctl = private_pg
+    root = tmp_path / "library"
+    (root / "assets").mkdir(parents=True)
+    (root / "config.toml").write_text(f'database = "{url}"\nuser = "tester"\n' + QUEUE_SETTINGS +
+                                      f'\n[ffmpeg]\nffmpeg = "{realtime_ffmpeg(tmp_path)}"\n')  # fmt: skip
+    monkeypatch.delenv("MEDIALIB_CONFIG", raising=False)
+    monkeypatch.delenv("MEDIALIB_DATABASE", raising=False)
+    cli = _runner(root / "config.toml")
+    add_films(cli, small_clips[:4])
+    assert cli("process").code == 0
+    workers = Workers(root, tmp_path)
+    try:
+        workers.start(concurrency=1)
+        workers.start(concurrency=1)
+        wait_for(cli, lambda js: any(j["status"] == "done" for j in js)
+                 and any(j["status"] == "running" for j in js), workers)  # fmt: skip
+        started = catalogue(url, "SELECT pg_postmaster_start_time()")
+        if fault == "restart":
+            restart = subprocess.run([*ctl, "-m", "fast", "restart"], capture_output=True, text=True)
+            assert restart.returncode == 0, restart.stderr
+        else:
+            subprocess.run([*ctl, "-m", "fast", "stop"], check=True, capture_output=True)
+            begun = time.monotonic()
+            while workers.logs().count("lost the database") < 2:
+                assert time.monotonic() - begun < DEADLINE, workers.logs()
+                time.sleep(0.2)
+            subprocess.run([*ctl, "start"], check=True, capture_output=True)
+        assert catalogue(url, "SELECT pg_postmaster_start_time()") != started  # a new server: every connection cut
+
+        jobs = wait_for(cli, all_done(16), workers)  # 4 cuts x 4 steps
+        assert all(p.poll() is None for p in workers.procs), workers.logs()  # both carried on
+        assert len({(j["sha256"], j["step"]) for j in jobs}) == 16
+    finally:
+        codes = workers.stop()
+    assert codes == [0, 0]
+    rows = catalogue(url, "SELECT sha256, recipe, status FROM derivative_jobs")
+    assert len(rows) == len({(sha, recipe) for sha, recipe, _ in rows}) and {s for *_, s in rows} == {"done"}
+    keys = [key for (key,) in catalogue(url, "SELECT storage_key FROM derivative_files")]
+    assert len(keys) == len(set(keys))
+    tmp = root / "assets" / "tmp"
+    assert not tmp.exists() or list(tmp.iterdir()) == []
