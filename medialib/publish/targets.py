@@ -103,6 +103,7 @@ class Item:
     path: Path | None = None
     data: bytes | None = None
     film: str | None = None  # the film it belongs to; None for site-wide pages
+    source_key: str | None = None  # the asset-store key it is copied from (fetched into ``path`` first if remote)
 
     @property
     def label(self) -> str:
