@@ -1,0 +1,376 @@
+"""The asset store in S3 (``storage.backend = "s3"``) on a real SeaweedFS server.
+
+Every object is read back with an independent boto3 client (tests/seaweed.py).
+Each test has its own buckets and its own library folder; the server's data
+folder is removed when the module ends. Faults are real (a stopped server, a
+SIGKILLed writer, bytes changed behind medialib's back); the one injected fault
+is named so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from medialib import config
+from medialib.catalog.models import Cut
+from medialib.errors import ConfigError, ObjectMissing
+from medialib.library import Library
+from medialib.media.samples import make_sample
+from medialib.storage.s3 import S3Store
+from tests.conftest import _runner
+from tests.launch import FAST, make_publishable
+from tests.seaweed import SeaweedFS
+
+
+@pytest.fixture(scope="module")
+def s3() -> SeaweedFS:
+    server = SeaweedFS().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def creds(s3: SeaweedFS, monkeypatch: pytest.MonkeyPatch) -> SeaweedFS:
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "MEDIALIB_CONFIG"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in s3.env.items():
+        monkeypatch.setenv(key, value)
+    return s3
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory, ff) -> Path:  # noqa: ANN001
+    path = tmp_path_factory.mktemp("s3store") / "film.mp4"
+    make_sample(ff, path, duration=2.0, size="320x240")
+    return path
+
+
+def write_library(root: Path, server: SeaweedFS, assets: str, target: str, extra: str = "") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "captions").mkdir(exist_ok=True)
+    text = (f'database = "sqlite:///{root / "medialib.db"}"\nuser = "tester"\n' + FAST
+            + f'[storage]\nbackend = "s3"\nbucket = "{assets}"\nprefix = "library"\n'
+            f'endpoint_url = "{server.endpoint}"\npath_style = true\nscratch = "scratch"\nretries = 2\n'
+            f'[publish]\ntarget = "{target}"\nendpoint_url = "{server.endpoint}"\npath_style = true\nretries = 2\n'
+            + extra)  # fmt: skip
+    (root / "config.toml").write_text(text)
+    return root / "config.toml"
+
+
+@pytest.fixture
+def store_lib(tmp_path: Path, creds: SeaweedFS):  # noqa: ANN201
+    """A library whose assets live in a fresh private bucket; it publishes to another bucket."""
+    assets = creds.make_bucket("assets-" + uuid.uuid4().hex[:10])
+    site = creds.make_bucket("site-" + uuid.uuid4().hex[:10])
+    cfg = write_library(tmp_path / "library", creds, assets, f"s3://{site}/launch")
+    lib = Library.open(cfg, env={})
+    yield type("StoreLib", (), {"lib": lib, "cfg": cfg, "assets": assets, "site": site, "s3": creds,
+                                "root": cfg.parent, "cli": staticmethod(_runner(cfg)), "work": tmp_path})  # fmt: skip
+    lib.close()
+
+
+def objects(server: SeaweedFS, bucket: str, prefix: str = "") -> dict[str, int]:
+    client, out, token = server.client(), {}, None
+    while True:
+        page = client.list_objects_v2(Bucket=bucket, Prefix=prefix, **({"ContinuationToken": token} if token else {}))
+        out.update({o["Key"]: o["Size"] for o in page.get("Contents", [])})
+        if not page.get("IsTruncated"):
+            return out
+        token = page["NextContinuationToken"]
+
+
+def incomplete_uploads(server: SeaweedFS, bucket: str) -> list[str]:
+    return [u["Key"] for u in server.client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) or []]
+
+
+def one_line_error(r, message: str, code: int) -> None:  # noqa: ANN001
+    assert r.code == code, (r.code, r.out, r.err)
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.err
+    assert message in lines[0], lines[0]
+
+
+# --- settings (no server needed) -------------------------------------------------------
+
+
+def _load(tmp_path: Path, storage: str, target: str = "site") -> config.Config:
+    (tmp_path / "config.toml").write_text(f'[storage]\n{storage}\n[publish]\ntarget = "{target}"\n')
+    return config.load(tmp_path / "config.toml", env={})
+
+
+@pytest.mark.parametrize("storage, target, why", [
+    ('backend = "s3"\nbucket = "pub"', "s3://pub/launch", "overlaps the publish target"),
+    ('backend = "s3"\nbucket = "pub"\nprefix = "launch/assets"', "s3://pub/launch", "overlaps the publish target"),
+    ('backend = "s3"\nbucket = "pub"\nprefix = "assets"', "s3://pub", "overlaps the publish target"),
+    ('backend = "s3"', "site", "storage.bucket: must be set"),
+    ('backend = "s3"\nbucket = "Not_A_Bucket"', "site", "not a valid S3 bucket name"),
+    ('backend = "ftp"', "site", "storage.backend: 'ftp' is not one of local, s3"),
+])  # fmt: skip
+def test_store_settings_are_checked(tmp_path: Path, storage: str, target: str, why: str) -> None:
+    with pytest.raises(ConfigError, match=why):
+        _load(tmp_path, storage, target)
+
+
+def test_a_store_beside_the_publish_target_is_allowed_and_env_overrides_work(tmp_path: Path) -> None:
+    cfg = _load(tmp_path, 'backend = "s3"\nbucket = "pub"\nprefix = "private-assets"', "s3://pub/launch")
+    assert (cfg["storage.bucket"], cfg["storage.prefix"]) == ("pub", "private-assets")
+    (tmp_path / "config.toml").write_text('[publish]\ntarget = "s3://pub/site"\n')
+    env = {"MEDIALIB_STORAGE_BACKEND": "s3", "MEDIALIB_STORAGE_BUCKET": "pub"}
+    with pytest.raises(ConfigError, match="storage.bucket: the asset store s3://pub/ overlaps"):
+        config.load(tmp_path / "config.toml", env=env)
+    cfg = config.load(tmp_path / "config.toml", env={**env, "MEDIALIB_STORAGE_BUCKET": "assets"})
+    assert cfg["storage.backend"] == "s3" and cfg["storage.bucket"] == "assets"
+
+
+def test_the_cli_refuses_an_overlapping_store_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MEDIALIB_CONFIG", raising=False)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[storage]\nbackend = "s3"\nbucket = "pub"\n[publish]\ntarget = "s3://pub/launch"\n')
+    one_line_error(_runner(cfg)("film", "list"), "configuration error: storage.bucket", 2)
+
+
+# --- the store itself ----------------------------------------------------------------
+
+
+def test_store_level_multipart_put_fetch_hash_and_remove(creds: SeaweedFS, tmp_path: Path) -> None:
+    bucket = creds.make_bucket("unit-" + uuid.uuid4().hex[:10])
+    store = S3Store(bucket, "p", scratch=tmp_path / "scratch", endpoint_url=creds.endpoint, path_style=True,
+                    part_size=5 << 20, chunk_size=1 << 20)  # fmt: skip
+    data = os.urandom((11 << 20) + 123)  # three parts
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    stored = store.put_file(src, "originals", "bin")
+    sha = hashlib.sha256(data).hexdigest()
+    assert (stored.sha256, stored.size, stored.created) == (sha, len(data), True)
+    assert stored.key == f"originals/{sha[:2]}/{sha[2:4]}/{sha}.bin"
+    head = creds.client().head_object(Bucket=bucket, Key="p/" + stored.key)
+    assert head["ContentLength"] == len(data) and head["Metadata"]["sha256"] == sha
+    assert store.put_file(src, "originals", "bin").created is False  # the same bytes again: nothing new
+    assert objects(creds, bucket) == {"p/" + stored.key: len(data)}  # no temporary key left
+    assert incomplete_uploads(creds, bucket) == []
+    assert store.hash_file(stored.key) == (sha, len(data))
+    assert list(store.iter_keys("originals")) == [stored.key]
+    with store.local_file(stored.key) as path:
+        assert path.read_bytes() == data and path.is_relative_to(tmp_path / "scratch")
+    assert list((tmp_path / "scratch").iterdir()) == []
+    store.remove(stored.key)
+    assert store.size(stored.key) is None
+    with pytest.raises(ObjectMissing, match=f"s3://{bucket}/p/{stored.key}: missing from the asset store"):
+        with store.local_file(stored.key):
+            pass
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
+# --- end to end ------------------------------------------------------------------------
+
+
+def test_ingest_process_qc_verify_consent_and_publish_with_the_s3_store(store_lib, clip: Path) -> None:
+    t, lib = store_lib, store_lib.lib
+    make_publishable(lib, "hope-street", clip, title="Hope Street", work=t.work)
+    stored = objects(t.s3, t.assets)
+    sha = hashlib.sha256(clip.read_bytes()).hexdigest()
+    original = f"library/originals/{sha[:2]}/{sha[2:4]}/{sha}.mp4"
+    assert stored[original] == clip.stat().st_size
+    head = t.s3.client().head_object(Bucket=t.assets, Key=original)
+    assert head["Metadata"]["sha256"] == sha
+    forms = [k for k in stored if k.startswith("library/private/consent/")]
+    assert len(forms) == 1
+    derived = {k for k in stored if k.startswith(f"library/derived/{sha}/")}
+    files = lib.derivatives("hope-street")
+    assert {f"library/{f['storage_key']}" for f in files} == derived and len(derived) >= 5
+    for f in files:  # every derivative recorded is in the bucket with its size and hash
+        body = t.s3.client().get_object(Bucket=t.assets, Key="library/" + f["storage_key"])["Body"].read()
+        assert (len(body), hashlib.sha256(body).hexdigest()) == (f["size"], f["sha256"])
+        assert f["path"] == f"s3://{t.assets}/library/{f['storage_key']}"
+    assert not any(k.startswith("library/tmp/") for k in stored)
+    assert incomplete_uploads(t.s3, t.assets) == []
+    assert not (t.root / "assets").exists()  # nothing on the local disk but the scratch folder
+    assert list((t.root / "scratch").iterdir()) == []  # fetched originals and work folders cleaned up
+
+    r = t.cli("qc", "hope-street")
+    assert r.code == 0, r.err
+    r = t.cli("verify", "--json")
+    assert r.code == 0 and r.json()["ok"] and r.json()["checked"] == 1, (r.out, r.err)
+    review = lib.review("hope-street")
+    assert all(g["ok"] for g in review["gates"]), review
+
+    r = t.cli("publish")
+    assert r.code == 0, r.err
+    site = objects(t.s3, t.site)
+    proxies = [k for k in site if k.startswith("launch/hope-street/proxy-")]
+    assert proxies and all(site[k] in {f["size"] for f in files if f["kind"] == "proxy"} for k in proxies)
+    assert not any("private" in k or "originals" in k for k in site)
+    assert list((t.root / "scratch").iterdir()) == []  # what publish fetched is gone too
+
+
+def test_duplicate_upload_stores_nothing_new(store_lib, clip: Path) -> None:
+    t = store_lib
+    assert t.cli("film", "add", "hope", "--title", "Hope").code == 0
+    first = t.cli("cut", "add", "hope", str(clip))
+    assert first.code == 0, first.err
+    before = objects(t.s3, t.assets)
+    again = t.cli("cut", "add", "hope", str(clip))
+    assert again.code == 0 and "duplicate" in again.out, (again.out, again.err)
+    assert objects(t.s3, t.assets) == before
+    with t.lib.session() as s:
+        assert len(s.scalars(select(Cut)).all()) == 1
+
+
+def test_verify_finds_a_corrupted_and_a_missing_object(store_lib, clip: Path, ff, tmp_path: Path) -> None:  # noqa: ANN001
+    t = store_lib
+    other = tmp_path / "other.mp4"
+    make_sample(ff, other, duration=1.5, size="160x120")
+    t.lib.add_film("hope", "Hope")
+    a = t.lib.add_cut("hope", clip).cut
+    b = t.lib.add_cut("hope", other).cut
+    client = t.s3.client()
+    key_a = f"library/originals/{a['sha256'][:2]}/{a['sha256'][2:4]}/{a['sha256']}.mp4"
+    key_b = f"library/originals/{b['sha256'][:2]}/{b['sha256'][2:4]}/{b['sha256']}.mp4"
+    body = bytearray(client.get_object(Bucket=t.assets, Key=key_a)["Body"].read())
+    body[len(body) // 2] ^= 0xFF  # one flipped byte, same size
+    client.put_object(Bucket=t.assets, Key=key_a, Body=bytes(body))
+    client.delete_object(Bucket=t.assets, Key=key_b)
+    r = t.cli("verify", "--json")
+    assert r.code == 1, (r.out, r.err)
+    report = r.json()
+    assert [c["key"] for c in report["changed"]] == [key_a.removeprefix("library/")]
+    assert [m["key"] for m in report["missing"]] == [key_b.removeprefix("library/")]
+
+
+def test_a_missing_original_fails_the_process_job_with_its_key(store_lib, clip: Path) -> None:
+    t = store_lib
+    t.lib.add_film("hope", "Hope")
+    cut = t.lib.add_cut("hope", clip).cut
+    key = f"originals/{cut['sha256'][:2]}/{cut['sha256'][2:4]}/{cut['sha256']}.mp4"
+    t.s3.client().delete_object(Bucket=t.assets, Key="library/" + key)
+    r = t.cli("process", "--json", "hope")
+    assert r.code == 1, (r.out, r.err)
+    jobs = r.json()["cuts"][0]["jobs"]
+    assert {j["status"] for j in jobs} == {"failed"}
+    assert all(f"original missing: s3://{t.assets}/library/{key}" in j["error"] for j in jobs), jobs
+    assert list((t.root / "scratch").iterdir()) == []
+
+
+# --- faults -----------------------------------------------------------------------------
+
+
+def test_store_server_down_is_one_line_and_records_nothing(tmp_path: Path, clip: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    server = SeaweedFS(tmp_path).start()
+    try:
+        for key, value in server.env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("MEDIALIB_CONFIG", raising=False)
+        assets = server.make_bucket("assets-down")
+        cfg = write_library(tmp_path / "library", server, assets, "site")
+        cli = _runner(cfg)
+        assert cli("film", "add", "hope", "--title", "Hope").code == 0
+        server.kill()
+        r = cli("cut", "add", "hope", str(clip))
+        one_line_error(r, f"asset store s3://{assets}/library/: the S3 server at {server.endpoint} is not answering", 2)
+        listed = cli("cut", "list", "hope", "--json")
+        assert listed.code == 0 and listed.json() == [], (listed.out, listed.err)
+        r = cli("verify")
+        one_line_error(r, "is not answering", 2)
+    finally:
+        server.stop()
+
+
+def test_missing_bucket_is_named(store_lib, clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    t = store_lib
+    monkeypatch.setenv("MEDIALIB_STORAGE_BUCKET", "no-such-bucket-here")
+    cli = _runner(t.cfg)
+    assert cli("film", "add", "hope", "--title", "Hope").code == 0
+    one_line_error(cli("cut", "add", "hope", str(clip)), "the bucket 'no-such-bucket-here' does not exist", 2)
+
+
+KILL_AFTER_FIRST_PART = textwrap.dedent("""
+    # fault injection: a writer SIGKILLed after the first part of its multipart upload
+    import os, signal, sys
+    from medialib.library import Library
+    from medialib.storage import s3
+
+    real = s3.S3PendingPut._read
+    calls = []
+    def read_then_die(self, n):
+        calls.append(n)
+        if len(calls) == 2:  # the first part is uploaded; die while reading the second
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(self, n)
+    s3.S3PendingPut._read = read_then_die
+    lib = Library.open(sys.argv[1], env={})
+    lib.add_cut("big", sys.argv[2])
+""")
+
+
+def test_sigkill_during_an_s3_ingest_then_the_next_writer_sweeps(store_lib, tmp_path: Path) -> None:
+    t = store_lib
+    cfg = t.cfg
+    cfg.write_text(cfg.read_text().replace("[storage]\n", "[storage]\npart_mib = 5\n"))
+    big = tmp_path / "big.mkv"  # a playable video over one 5 MiB part
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=2",
+                    "-vf", "noise=alls=100:allf=t", "-c:v", "ffv1", "-y", str(big)], check=True)  # fmt: skip
+    assert big.stat().st_size > 5 << 20
+    lib = Library.open(cfg, env={})
+    lib.add_film("big", "Big")
+    proc = subprocess.run([sys.executable, "-c", KILL_AFTER_FIRST_PART, str(cfg), str(big)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == -9, proc.stderr
+    left = incomplete_uploads(t.s3, t.assets)
+    assert len(left) == 1 and left[0].startswith("library/tmp/"), left
+    assert lib.cuts("big") == []
+    stored = lib.add_cut("big", big)  # the next writer sweeps what the dead one left
+    assert stored.stored_new_file
+    assert incomplete_uploads(t.s3, t.assets) == []
+    assert not [k for k in objects(t.s3, t.assets) if k.startswith("library/tmp/")]
+    lib.close()
+
+
+# --- the web app reading from the S3 store ------------------------------------------------
+
+
+def test_staff_media_and_consent_forms_redirect_to_short_lived_presigned_urls(store_lib, clip: Path) -> None:
+    import urllib.request
+
+    from tests.web_helpers import PASSWORDS, ROLES, client, sign_in
+
+    t, lib = store_lib, store_lib.lib
+    made = make_publishable(lib, "hope", clip, work=t.work)
+    lib.add_user("staff", ROLES["staff"], PASSWORDS["staff"])
+    files = {f["name"]: f for f in lib.derivatives("hope")}
+    proxy = files["proxy-360.mp4"]
+    staff = sign_in(client(lib), "staff")
+
+    r = staff.get("/media/hope/proxy-360/proxy-360.mp4", follow_redirects=False)
+    assert r.status_code == 307 and r.headers["cache-control"] == "no-store"
+    url = r.headers["location"]
+    assert url.startswith(f"{t.s3.endpoint}/{t.assets}/library/derived/") and "X-Amz-Expires=300" in url
+    with urllib.request.urlopen(urllib.request.Request(url, headers={"Range": "bytes=10-19"})) as got:  # noqa: S310
+        body = got.read()
+        assert got.status == 206 and got.headers["Content-Type"] == "video/mp4"
+    data = t.s3.client().get_object(Bucket=t.assets, Key="library/" + proxy["storage_key"])["Body"].read()
+    assert body == data[10:20]
+
+    board = staff.get("/media/hope/storyboard/storyboard.vtt")  # read from the store and rewritten, not redirected
+    assert board.status_code == 200 and "/media/hope/storyboard/storyboard-" in board.text
+
+    consent = made["consent"]
+    form = staff.get(f"/consent/{consent}/form", follow_redirects=False)
+    assert form.status_code == 307
+    with urllib.request.urlopen(form.headers["location"]) as got:  # noqa: S310
+        assert got.headers["Cache-Control"] == "no-store" and "attachment" in got.headers["Content-Disposition"]
+        assert got.read().startswith(b"%PDF")
+    anonymous = client(lib).get("/media/hope/proxy-360/proxy-360.mp4", follow_redirects=False)
+    assert anonymous.status_code in (303, 401, 403)
+
+    t.s3.client().delete_object(Bucket=t.assets, Key="library/" + proxy["storage_key"])
+    assert staff.get("/media/hope/proxy-360/proxy-360.mp4", follow_redirects=False).status_code == 404
