@@ -25,6 +25,7 @@ from medialib.catalog.models import Cut
 from medialib.errors import ConfigError, ObjectMissing
 from medialib.library import Library
 from medialib.media.samples import make_sample
+from medialib.storage.local import LocalStore
 from medialib.storage.s3 import S3Store
 from tests.conftest import _runner
 from tests.launch import FAST, make_publishable
@@ -141,33 +142,72 @@ def test_the_cli_refuses_an_overlapping_store_in_one_line(tmp_path: Path, monkey
 # --- the store itself ----------------------------------------------------------------
 
 
-def test_store_level_multipart_put_fetch_hash_and_remove(creds: SeaweedFS, tmp_path: Path) -> None:
+@pytest.fixture(params=["local", "s3"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path):  # noqa: ANN201
+    """Each backend, for the contract every caller relies on."""
+    if request.param == "local":
+        return LocalStore(tmp_path / "assets", chunk_size=1 << 20)
+    server = request.getfixturevalue("creds")
+    bucket = server.make_bucket("unit-" + uuid.uuid4().hex[:10])
+    return S3Store(bucket, "p", scratch=tmp_path / "scratch", endpoint_url=server.endpoint, path_style=True,
+                   part_size=5 << 20, chunk_size=1 << 20)  # fmt: skip
+
+
+def test_the_store_contract(any_store, tmp_path: Path) -> None:
+    store = any_store
+    data = os.urandom((11 << 20) + 123)  # three 5 MiB parts in S3
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    seen: list[int] = []
+    stored = store.put_file(src, "originals", "bin", on_progress=seen.append)
+    sha = hashlib.sha256(data).hexdigest()
+    assert (stored.sha256, stored.size, stored.created, sum(seen)) == (sha, len(data), True, len(data))
+    assert stored.key == f"originals/{sha[:2]}/{sha[2:4]}/{sha}.bin"
+    assert store.put_file(src, "originals", "bin").created is False  # the same bytes again: nothing new
+    assert store.size(stored.key) == len(data) and store.hash_file(stored.key) == (sha, len(data))
+    assert list(store.iter_keys("originals")) == [stored.key]
+    with store.local_file(stored.key) as path:
+        assert path.read_bytes() == data
+    assert store.sweep_temporary() == []
+
+    form = tmp_path / "form.pdf"
+    form.write_bytes(b"%PDF-1.4 a form")
+    private = store.put_private(form, "private/consent", "pdf")
+    assert private.key == f"private/consent/{hashlib.sha256(form.read_bytes()).hexdigest()}.pdf"
+    assert store.read_bytes(private.key) == form.read_bytes()
+
+    made = tmp_path / "poster.jpg"
+    made.write_bytes(b"jpeg bytes")
+    folder = f"derived/{sha}/poster-{'0' * 12}"
+    store.put_derived(made, f"{folder}/poster-160.jpg")
+    assert not made.exists() and store.read_bytes(f"{folder}/poster-160.jpg") == b"jpeg bytes"
+    store.remove_tree(folder)
+    assert store.size(f"{folder}/poster-160.jpg") is None
+
+    store.remove(stored.key)
+    assert store.size(stored.key) is None
+    with pytest.raises(ObjectMissing, match="missing from the asset store"):
+        with store.local_file(stored.key):
+            pass
+    if isinstance(store, S3Store):
+        assert list((tmp_path / "scratch").iterdir()) == []  # fetched copies are removed
+
+
+def test_s3_objects_carry_their_sha256_and_leave_no_temporary_key(creds: SeaweedFS, tmp_path: Path) -> None:
     bucket = creds.make_bucket("unit-" + uuid.uuid4().hex[:10])
     store = S3Store(bucket, "p", scratch=tmp_path / "scratch", endpoint_url=creds.endpoint, path_style=True,
                     part_size=5 << 20, chunk_size=1 << 20)  # fmt: skip
-    data = os.urandom((11 << 20) + 123)  # three parts
+    data = os.urandom((6 << 20) + 5)  # multipart
     src = tmp_path / "big.bin"
     src.write_bytes(data)
     stored = store.put_file(src, "originals", "bin")
-    sha = hashlib.sha256(data).hexdigest()
-    assert (stored.sha256, stored.size, stored.created) == (sha, len(data), True)
-    assert stored.key == f"originals/{sha[:2]}/{sha[2:4]}/{sha}.bin"
     head = creds.client().head_object(Bucket=bucket, Key="p/" + stored.key)
-    assert head["ContentLength"] == len(data) and head["Metadata"]["sha256"] == sha
-    assert store.put_file(src, "originals", "bin").created is False  # the same bytes again: nothing new
+    assert head["ContentLength"] == len(data) and head["Metadata"]["sha256"] == stored.sha256
+    store.put_file(src, "originals", "bin")
     assert objects(creds, bucket) == {"p/" + stored.key: len(data)}  # no temporary key left
     assert incomplete_uploads(creds, bucket) == []
-    assert store.hash_file(stored.key) == (sha, len(data))
-    assert list(store.iter_keys("originals")) == [stored.key]
-    with store.local_file(stored.key) as path:
-        assert path.read_bytes() == data and path.is_relative_to(tmp_path / "scratch")
-    assert list((tmp_path / "scratch").iterdir()) == []
-    store.remove(stored.key)
-    assert store.size(stored.key) is None
-    with pytest.raises(ObjectMissing, match=f"s3://{bucket}/p/{stored.key}: missing from the asset store"):
-        with store.local_file(stored.key):
-            pass
-    assert list((tmp_path / "scratch").iterdir()) == []
+    with pytest.raises(ObjectMissing, match=f"s3://{bucket}/p/originals/00/00/{'0' * 64}.bin: missing"):
+        store.hash_file(f"originals/00/00/{'0' * 64}.bin")
 
 
 # --- end to end ------------------------------------------------------------------------
