@@ -156,7 +156,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("storage.backend", "local", "Where originals, derivatives and consent forms live: \"local\" (the "
             "`assets` folder) or \"s3\" (a private bucket; see the README, \"Keeping the assets in S3\").", "str"),
     Setting("storage.bucket", "", "With backend = \"s3\": the private bucket of the asset store. Never the "
-            "publish bucket (a store overlapping publish.target is refused).", "str"),
+            "publish target's bucket (refused, whatever the prefixes).", "str"),
     Setting("storage.prefix", "", "With backend = \"s3\": the key prefix inside the bucket (e.g. \"library/\"); "
             "empty means the whole bucket.", "str"),
     Setting("storage.endpoint_url", "", "S3 endpoint URL of the asset store; empty means AWS or AWS_ENDPOINT_URL.",
@@ -374,8 +374,8 @@ def load(
 
 
 def check_storage(values: Mapping[str, Any], publish_target: str | None = None) -> None:
-    """The [storage] settings must name a usable store that never overlaps the publish
-    target (the published bucket is public; the asset store holds personal data).
+    """The [storage] settings must name a usable store that is never in the publish
+    target's bucket (a published bucket is public; the asset store holds personal data).
     Raises ConfigError."""
     backend = values["storage.backend"]
     if backend not in ("local", "s3"):
@@ -399,16 +399,11 @@ def check_storage(values: Mapping[str, Any], publish_target: str | None = None) 
         rest = target[len("s3://"):]
         t_bucket, _, t_prefix = rest.partition("/")
         t_prefix = t_prefix.strip("/")
-        if t_bucket == bucket and _overlap(prefix, t_prefix):
-            raise ConfigError("storage.bucket", f"the asset store s3://{bucket}/{prefix} overlaps the publish target "
-                              f"{target}: keep assets in a private bucket or a prefix the site never covers")  # fmt: skip
-
-
-def _overlap(a: str, b: str) -> bool:
-    """Whether two key prefixes (without slashes at the ends) share any key."""
-    if not a or not b:
-        return True
-    return (a + "/").startswith(b + "/") or (b + "/").startswith(a + "/")
+        # Not even beside the site under another prefix: a publish bucket is usually readable by
+        # anyone, and the store holds consent forms (personal data).
+        if t_bucket == bucket:
+            raise ConfigError("storage.bucket", f"{bucket!r} is the bucket of the publish target {target}: keep the "
+                              "assets (consent forms among them) in a private bucket of their own")  # fmt: skip
 
 
 def _toml_value(value: Any) -> str:

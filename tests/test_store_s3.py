@@ -109,9 +109,10 @@ def _load(tmp_path: Path, storage: str, target: str = "site") -> config.Config:
 
 
 @pytest.mark.parametrize("storage, target, why", [
-    ('backend = "s3"\nbucket = "pub"', "s3://pub/launch", "overlaps the publish target"),
-    ('backend = "s3"\nbucket = "pub"\nprefix = "launch/assets"', "s3://pub/launch", "overlaps the publish target"),
-    ('backend = "s3"\nbucket = "pub"\nprefix = "assets"', "s3://pub", "overlaps the publish target"),
+    ('backend = "s3"\nbucket = "pub"', "s3://pub/launch", "'pub' is the bucket of the publish target"),
+    ('backend = "s3"\nbucket = "pub"\nprefix = "launch/assets"', "s3://pub/launch", "is the bucket of the publish"),
+    ('backend = "s3"\nbucket = "pub"\nprefix = "assets"', "s3://pub", "is the bucket of the publish target"),
+    ('backend = "s3"\nbucket = "pub"\nprefix = "private"', "s3://pub/launch", "is the bucket of the publish"),
     ('backend = "s3"', "site", "storage.bucket: must be set"),
     ('backend = "s3"\nbucket = "Not_A_Bucket"', "site", "not a valid S3 bucket name"),
     ('backend = "ftp"', "site", "storage.backend: 'ftp' is not one of local, s3"),
@@ -121,18 +122,18 @@ def test_store_settings_are_checked(tmp_path: Path, storage: str, target: str, w
         _load(tmp_path, storage, target)
 
 
-def test_a_store_beside_the_publish_target_is_allowed_and_env_overrides_work(tmp_path: Path) -> None:
-    cfg = _load(tmp_path, 'backend = "s3"\nbucket = "pub"\nprefix = "private-assets"', "s3://pub/launch")
-    assert (cfg["storage.bucket"], cfg["storage.prefix"]) == ("pub", "private-assets")
+def test_a_store_in_another_bucket_is_allowed_and_env_overrides_work(tmp_path: Path) -> None:
+    cfg = _load(tmp_path, 'backend = "s3"\nbucket = "assets"\nprefix = "library"', "s3://pub/launch")
+    assert (cfg["storage.bucket"], cfg["storage.prefix"]) == ("assets", "library")
     (tmp_path / "config.toml").write_text('[publish]\ntarget = "s3://pub/site"\n')
     env = {"MEDIALIB_STORAGE_BACKEND": "s3", "MEDIALIB_STORAGE_BUCKET": "pub"}
-    with pytest.raises(ConfigError, match="storage.bucket: the asset store s3://pub/ overlaps"):
+    with pytest.raises(ConfigError, match="configuration error: storage.bucket: 'pub' is the bucket of the publish"):
         config.load(tmp_path / "config.toml", env=env)
     cfg = config.load(tmp_path / "config.toml", env={**env, "MEDIALIB_STORAGE_BUCKET": "assets"})
     assert cfg["storage.backend"] == "s3" and cfg["storage.bucket"] == "assets"
 
 
-def test_the_cli_refuses_an_overlapping_store_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cli_refuses_a_store_in_the_publish_bucket_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MEDIALIB_CONFIG", raising=False)
     cfg = tmp_path / "config.toml"
     cfg.write_text('[storage]\nbackend = "s3"\nbucket = "pub"\n[publish]\ntarget = "s3://pub/launch"\n')
@@ -449,3 +450,10 @@ def test_transient_store_errors_are_retried(store_lib, clip: Path) -> None:
         assert flaky.failed >= 3  # those requests failed once and were retried
     finally:
         flaky.close()
+
+
+def test_publish_refuses_a_target_in_the_asset_bucket(store_lib) -> None:
+    t = store_lib
+    r = t.cli("publish", "--dry-run", "--target", f"s3://{t.assets}/site")
+    one_line_error(r, f"storage.bucket: '{t.assets}' is the bucket of the publish target s3://{t.assets}/site", 2)
+    assert objects(t.s3, t.assets) == {}
