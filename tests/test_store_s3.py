@@ -216,7 +216,7 @@ def test_s3_objects_carry_their_sha256_and_leave_no_temporary_key(creds: Seaweed
 
 def test_ingest_process_qc_verify_consent_and_publish_with_the_s3_store(store_lib, clip: Path) -> None:
     t, lib = store_lib, store_lib.lib
-    make_publishable(lib, "hope-street", clip, title="Hope Street", work=t.work)
+    made = make_publishable(lib, "hope-street", clip, title="Hope Street", work=t.work)
     stored = objects(t.s3, t.assets)
     sha = hashlib.sha256(clip.read_bytes()).hexdigest()
     original = f"library/originals/{sha[:2]}/{sha[2:4]}/{sha}.mp4"
@@ -251,6 +251,9 @@ def test_ingest_process_qc_verify_consent_and_publish_with_the_s3_store(store_li
     assert proxies and all(site[k] in {f["size"] for f in files if f["kind"] == "proxy"} for k in proxies)
     assert not any("private" in k or "originals" in k for k in site)
     assert list((t.root / "scratch").iterdir()) == []  # what publish fetched is gone too
+
+    assert lib.erase_person(made["person"])["forms_removed"] == 1  # erasure removes the form from the bucket
+    assert not [k for k in objects(t.s3, t.assets) if k.startswith("library/private/")]
 
 
 def test_duplicate_upload_stores_nothing_new(store_lib, clip: Path) -> None:
