@@ -460,3 +460,36 @@ def test_publish_refuses_a_target_in_the_asset_bucket(store_lib) -> None:
     r = t.cli("publish", "--dry-run", "--target", f"s3://{t.assets}/site")
     one_line_error(r, f"storage.bucket: '{t.assets}' is the bucket of the publish target s3://{t.assets}/site", 2)
     assert objects(t.s3, t.assets) == {}
+
+
+def test_a_web_upload_goes_to_the_s3_store_and_is_processed_there(store_lib, clip: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from medialib.web.app import create_app
+    from medialib.web.maker import processor_for
+    from tests.test_web_maker import upload_bytes
+    from tests.web_helpers import PASSWORDS, ROLES, sign_in
+
+    t, lib = store_lib, store_lib.lib
+    maker = lib.add_user("maker", ROLES["maker"], PASSWORDS["maker"])
+    lib.add_film("makers-film", "Maker's Film", owner_id=maker["id"])
+    processor = processor_for(lib)
+    processor.hold()
+    app = create_app(lib)
+    c = sign_in(TestClient(app, follow_redirects=False), "maker")
+    try:
+        data = clip.read_bytes()
+        r = upload_bytes(c, "makers-film", data, "Final Cut.mp4", chunk=len(data) // 3 + 1)
+        assert r.status_code == 200 and r.json()["duplicate"] is False, r.text
+        sha = hashlib.sha256(data).hexdigest()
+        assert objects(t.s3, t.assets)[f"library/originals/{sha[:2]}/{sha[2:4]}/{sha}.mp4"] == len(data)
+        processor.release()
+        processor.wait()
+        status = c.get("/api/films/makers-film/processing").json()
+        assert status["state"] == "done", status
+    finally:
+        c.close()
+        processor.wait()
+        processor.shutdown()
+    assert [k for k in objects(t.s3, t.assets) if k.startswith(f"library/derived/{sha}/")]
+    assert list((t.root / "scratch").iterdir()) == []  # the upload folder and fetched copies are gone
