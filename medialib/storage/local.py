@@ -13,6 +13,7 @@ import os
 import queue
 import re
 import shutil
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -295,7 +296,7 @@ class LocalStore:
             st = self.path(key).stat()
         except (FileNotFoundError, NotADirectoryError):
             return None
-        return st.st_size if not os.path.isdir(self.root / key) else None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
 
     @contextmanager
     def local_file(self, key: str) -> Iterator[Path]:
