@@ -55,10 +55,12 @@ def clip(tmp_path_factory: pytest.TempPathFactory, ff) -> Path:  # noqa: ANN001
     return path
 
 
-def write_library(root: Path, server: SeaweedFS, assets: str, target: str, extra: str = "") -> Path:
+def write_library(root: Path, server: SeaweedFS, assets: str, target: str, extra: str = "",
+                  database: str | None = None) -> Path:  # fmt: skip
     root.mkdir(parents=True, exist_ok=True)
     (root / "captions").mkdir(exist_ok=True)
-    text = (f'database = "sqlite:///{root / "medialib.db"}"\nuser = "tester"\n' + FAST
+    database = database or f"sqlite:///{root / 'medialib.db'}"
+    text = (f'database = "{database}"\nuser = "tester"\n' + FAST
             + f'[storage]\nbackend = "s3"\nbucket = "{assets}"\nprefix = "library"\n'
             f'endpoint_url = "{server.endpoint}"\npath_style = true\nscratch = "scratch"\nretries = 2\n'
             f'[publish]\ntarget = "{target}"\nendpoint_url = "{server.endpoint}"\npath_style = true\nretries = 2\n'
@@ -67,16 +69,26 @@ def write_library(root: Path, server: SeaweedFS, assets: str, target: str, extra
     return root / "config.toml"
 
 
-@pytest.fixture
-def store_lib(tmp_path: Path, creds: SeaweedFS):  # noqa: ANN201
-    """A library whose assets live in a fresh private bucket; it publishes to another bucket."""
+def _store_lib(tmp_path: Path, creds: SeaweedFS, database: str | None = None):  # noqa: ANN202
     assets = creds.make_bucket("assets-" + uuid.uuid4().hex[:10])
     site = creds.make_bucket("site-" + uuid.uuid4().hex[:10])
-    cfg = write_library(tmp_path / "library", creds, assets, f"s3://{site}/launch")
+    cfg = write_library(tmp_path / "library", creds, assets, f"s3://{site}/launch", database=database)
     lib = Library.open(cfg, env={})
     yield type("StoreLib", (), {"lib": lib, "cfg": cfg, "assets": assets, "site": site, "s3": creds,
                                 "root": cfg.parent, "cli": staticmethod(_runner(cfg)), "work": tmp_path})  # fmt: skip
     lib.close()
+
+
+@pytest.fixture
+def store_lib(tmp_path: Path, creds: SeaweedFS):  # noqa: ANN201
+    """A library (SQLite) whose assets live in a fresh private bucket; it publishes to another bucket."""
+    yield from _store_lib(tmp_path, creds)
+
+
+@pytest.fixture
+def store_lib_any_db(tmp_path: Path, creds: SeaweedFS, db_url: str):  # noqa: ANN201
+    """The same on each catalogue engine (SQLite and PostgreSQL, see conftest's db_url)."""
+    yield from _store_lib(tmp_path, creds, db_url)
 
 
 def objects(server: SeaweedFS, bucket: str, prefix: str = "") -> dict[str, int]:
@@ -214,8 +226,8 @@ def test_s3_objects_carry_their_sha256_and_leave_no_temporary_key(creds: Seaweed
 # --- end to end ------------------------------------------------------------------------
 
 
-def test_ingest_process_qc_verify_consent_and_publish_with_the_s3_store(store_lib, clip: Path) -> None:
-    t, lib = store_lib, store_lib.lib
+def test_ingest_process_qc_verify_consent_and_publish_with_the_s3_store(store_lib_any_db, clip: Path) -> None:
+    t, lib = store_lib_any_db, store_lib_any_db.lib
     made = make_publishable(lib, "hope-street", clip, title="Hope Street", work=t.work)
     stored = objects(t.s3, t.assets)
     sha = hashlib.sha256(clip.read_bytes()).hexdigest()
