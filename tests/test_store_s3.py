@@ -505,3 +505,89 @@ def test_a_web_upload_goes_to_the_s3_store_and_is_processed_there(store_lib, cli
         processor.shutdown()
     assert [k for k in objects(t.s3, t.assets) if k.startswith(f"library/derived/{sha}/")]
     assert list((t.root / "scratch").iterdir()) == []  # the upload folder and fetched copies are gone
+
+
+class FailingProxy:
+    """Fault injection: an HTTP proxy to the S3 server that answers 500 to every request
+    ``fails(method, path)`` picks, and forwards the rest."""
+
+    def __init__(self, upstream: str, fails) -> None:  # noqa: ANN001
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlsplit
+
+        up = urlsplit(upstream)
+        self.refused = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if fails(self.command, self.path):
+                    proxy.refused += 1
+                    payload = b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
+                    self.send_response(500)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
+                conn.request(self.command, self.path, body=body, headers=dict(self.headers.items()))
+                r = conn.getresponse()
+                data = r.read()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", r.getheader("Content-Length", "0") if self.command == "HEAD"
+                                 else str(len(data)))  # fmt: skip
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_derivative_upload_that_keeps_failing_fails_its_job_and_cleans_scratch(store_lib, clip: Path) -> None:
+    t = store_lib
+    assert t.cli("film", "add", "hope", "--title", "Hope").code == 0
+    assert t.cli("cut", "add", "hope", str(clip)).code == 0
+    proxy = FailingProxy(t.s3.endpoint, lambda method, path: method == "PUT" and "/derived/" in path)
+    try:
+        text = t.cfg.read_text()
+        t.cfg.write_text(text.replace(f'endpoint_url = "{t.s3.endpoint}"\npath_style = true\nscratch',
+                                      f'endpoint_url = "{proxy.endpoint}"\npath_style = true\nscratch', 1))
+        r = t.cli("process", "--json", "hope")
+    finally:
+        proxy.close()
+    assert r.code == 1 and "Traceback" not in r.err, (r.out, r.err)
+    jobs = r.json()["cuts"][0]["jobs"]
+    failed = [j for j in jobs if j["status"] == "failed"]
+    assert failed and all(f"asset store s3://{t.assets}/library/: uploading derived/" in j["error"] for j in failed
+                          if "uploading" in j["error"]), failed  # fmt: skip
+    assert any("uploading derived/" in j["error"] and "InternalError" in j["error"] for j in failed), failed
+    assert proxy.refused >= 2  # retried before giving up
+    assert not [k for k in objects(t.s3, t.assets) if "/derived/" in k]
+    assert list((t.root / "scratch").iterdir()) == []

@@ -142,11 +142,12 @@ class S3Store:
                         client=client or self._client, unavailable=StoreUnavailable)  # fmt: skip
 
     def _call(self, doing: str, fn: Any, *, key: str | None = None, client: Any = None, **kwargs: Any) -> Any:
+        from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             return fn(**kwargs)
-        except (BotoCoreError, ClientError) as exc:
+        except (BotoCoreError, ClientError, Boto3Error) as exc:  # Boto3Error: the managed transfers' failures
             raise self._error(exc, doing, key, client) from None
 
     def _key(self, key: str) -> str:
