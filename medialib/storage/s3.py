@@ -258,6 +258,8 @@ class S3Store:
         body = self._get(key)["Body"]
         try:
             return body.read()
+        except Exception as exc:  # the connection dropped mid-read
+            raise self._error(exc, f"reading {key}", key) from None
         finally:
             body.close()
 
