@@ -176,6 +176,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("publish.retries", 5, "Attempts per S3 request on transient errors (with backoff).", "int"),
     Setting("publish.lock_stale", 900.0, "Seconds after which a publish lock whose holder stopped "
             "answering is taken over.", "float"),
+    Setting("storage.backend", "local", "Where originals, derivatives and consent forms live: \"local\" (the "
+            "`assets` folder) or \"s3\" (a private bucket; see the README, \"Keeping the assets in S3\").", "str"),
+    Setting("storage.bucket", "", "With backend = \"s3\": the private bucket of the asset store. Never the "
+            "publish target's bucket (refused, whatever the prefixes).", "str"),
+    Setting("storage.prefix", "", "With backend = \"s3\": the key prefix inside the bucket (e.g. \"library/\"); "
+            "empty means the whole bucket.", "str"),
+    Setting("storage.endpoint_url", "", "S3 endpoint URL of the asset store; empty means AWS or AWS_ENDPOINT_URL.",
+            "str"),
+    Setting("storage.region", "", "S3 region of the asset store; empty means the AWS default chain.", "str"),
+    Setting("storage.path_style", False, "Address the asset bucket by path, as most non-AWS servers need.", "bool"),
+    Setting("storage.scratch", "", "Local folder where an S3 store's objects are fetched for ffmpeg and uploads "
+            "are received; each user removes its files (a dead process's are swept). Empty means "
+            "medialib-scratch in the system's temporary folder.", "path"),
+    Setting("storage.part_mib", 16, "With backend = \"s3\": multipart part size in MiB for originals (memory "
+            "per upload is one part).", "int"),
+    Setting("storage.retries", 5, "Attempts per asset-store S3 request on transient errors (with backoff).", "int"),
     Setting(
         "recipes",
         {},
@@ -393,7 +409,41 @@ def load(
             raise ConfigError(key, "unknown setting")
         values[key] = _coerce(setting, value, cwd, from_text=isinstance(value, str))
 
+    check_storage(values)
     return Config(values=values, path=path, root=root)
+
+
+def check_storage(values: Mapping[str, Any], publish_target: str | None = None) -> None:
+    """The [storage] settings must name a usable store that is never in the publish
+    target's bucket (a published bucket is public; the asset store holds personal data).
+    Raises ConfigError."""
+    backend = values["storage.backend"]
+    if backend not in ("local", "s3"):
+        raise ConfigError("storage.backend", f"{backend!r} is not one of local, s3")
+    if backend != "s3":
+        return
+    bucket = values["storage.bucket"]
+    if not bucket:
+        raise ConfigError("storage.bucket", 'must be set when storage.backend = "s3"')
+    import re
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+        raise ConfigError("storage.bucket", f"{bucket!r} is not a valid S3 bucket name")
+    prefix = values["storage.prefix"].strip("/")
+    if any(part in ("", ".", "..") for part in prefix.split("/")) and prefix:
+        raise ConfigError("storage.prefix", f"{values['storage.prefix']!r}: no empty, '.' or '..' segments")
+    if values["storage.part_mib"] < 5:
+        raise ConfigError("storage.part_mib", "must be at least 5 (the S3 minimum part size)")
+    target = publish_target or values["publish.target"]
+    if target.startswith("s3://"):
+        rest = target[len("s3://"):]
+        t_bucket, _, t_prefix = rest.partition("/")
+        t_prefix = t_prefix.strip("/")
+        # Not even beside the site under another prefix: a publish bucket is usually readable by
+        # anyone, and the store holds consent forms (personal data).
+        if t_bucket == bucket:
+            raise ConfigError("storage.bucket", f"{bucket!r} is the bucket of the publish target {target}: keep the "
+                              "assets (consent forms among them) in a private bucket of their own")  # fmt: skip
 
 
 def _toml_value(value: Any) -> str:

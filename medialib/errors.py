@@ -38,6 +38,14 @@ class NotFound(BadInput):
     """A named thing (film, cut, file) does not exist."""
 
 
+class ObjectMissing(NotFound):
+    """An object the catalogue records is not in the asset store."""
+
+
+class StoreUnavailable(MedialibError):
+    """The asset store could not be reached, or kept failing."""
+
+
 class AlreadyExists(BadInput):
     """Creating something that already exists (a slug, a library)."""
 

@@ -28,7 +28,7 @@ from medialib.catalog import audit, db, queries, validate, views
 from medialib.catalog.films import FilmChanges, add_film, edit_film, get_film
 from medialib.errors import AlreadyExists, BadInput, NotFound
 from medialib.media.ffmpeg import FFmpeg
-from medialib.storage.local import LocalStore, Progress
+from medialib.storage import Progress, Store, open_store
 
 if TYPE_CHECKING:
     from medialib.ingest.fixity import FixityReport
@@ -67,7 +67,7 @@ class Library:
         self.engine = engine or db.make_engine(cfg.database_url, cfg["database_busy_timeout"])
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._writers = sessionmaker(db.writer(self.engine), expire_on_commit=False)
-        self.store = LocalStore(cfg.assets_dir, chunk_size=cfg["ingest.chunk_mib"] << 20)
+        self.store: Store = open_store(cfg)
         self.ffmpeg = FFmpeg.from_config(cfg)
         self.qc_memo: dict[Any, Any] = {}  # jobs.derived.qc_errors: shared with acting_as copies
 
@@ -361,15 +361,16 @@ class Library:
             data["films"] = records.films_of(s, consent.person_id)
             return data, already
 
-    def consent_form(self, consent_id: int) -> tuple[Path, str]:
-        """The stored form of a consent (path, mime) — for staff only."""
+    def consent_form(self, consent_id: int) -> tuple[str, str]:
+        """The stored form of a consent (storage key, mime) — for staff only; read it
+        through ``self.store``."""
         from medialib.consent import records
 
         with self.session() as s:
             consent = records.get_consent(s, consent_id)
             if consent.form_key is None:
                 raise NotFound(f"consent {consent_id} has no form on file (the person was erased)")
-            return self.store.path(consent.form_key), consent.form_mime
+            return consent.form_key, consent.form_mime
 
     def consent_report(self, within_days: int = 30, at: datetime | None = None) -> list[dict[str, Any]]:
         from medialib.consent import records
@@ -495,10 +496,11 @@ class Library:
             existing = [t for t in tracks.tracks_of(s, film) if t.language == language and t.kind == "captions"]
             if existing and existing[0].origin == "human":
                 raise BadInput(f"film {slug!r} already has human captions in {language!r}: a draft never replaces them")
-            source = self.store.root / cut.storage_key
-        cues = draft.draft(self.ffmpeg, source, self.ffmpeg.formats, model_setting=self.config["captions.asr_model"],
-                           language=language.split("-")[0], threads=self.config["captions.asr_threads"],
-                           on_progress=on_progress, shape=draft.shape_options(self.config))  # fmt: skip
+            storage_key = cut.storage_key
+        with self.store.local_file(storage_key) as source:
+            cues = draft.draft(self.ffmpeg, source, self.ffmpeg.formats, model_setting=self.config["captions.asr_model"],
+                               language=language.split("-")[0], threads=self.config["captions.asr_threads"],
+                               on_progress=on_progress, shape=draft.shape_options(self.config))  # fmt: skip
         vtt = webvtt.serialize(cues)
         with self.transaction() as s:
             track = tracks.record_draft(s, self, self.actor, get_film(s, slug), language, vtt)

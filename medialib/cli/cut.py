@@ -23,7 +23,8 @@ def add(app: App, slug: str, file: str, label: str, as_json: bool) -> None:
     """Add FILE as the newest cut of film SLUG.
 
     The file is probed (it must be a playable video), hashed while it is
-    copied into assets/originals/, verified, and recorded. Adding the same
+    copied into the asset store (assets/originals/, or the S3 bucket of
+    storage.bucket), verified, and recorded. Adding the same
     content to the same film again reports a duplicate and changes nothing.
     A file name starting with '-' needs `--` before it.
     """

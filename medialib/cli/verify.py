@@ -14,8 +14,8 @@ from medialib.errors import CheckFailed
 def command(app: App, as_json: bool) -> None:
     """Re-hash every original and compare it with the catalogue.
 
-    Reports missing files, changed files and untracked files (in
-    assets/originals/ but not in the catalogue). Exit 1 if any.
+    Reports missing files, changed files and untracked files (under
+    originals/ in the asset store but not in the catalogue). Exit 1 if any.
     """
     with byte_progress(app, "verifying") as (on_start, on_progress):
         report = app.library.verify(on_start=on_start, on_progress=on_progress)

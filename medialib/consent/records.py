@@ -18,7 +18,7 @@ from medialib.catalog.films import get_film
 from medialib.catalog.gates import age_on
 from medialib.catalog.models import Appearance, Consent, Film, Person
 from medialib.errors import BadInput, NotFound
-from medialib.storage.local import LocalStore
+from medialib.storage import Store
 
 FORM_TYPES = (  # (magic bytes, mime, extension): checked by content, not by name
     (b"%PDF-", "application/pdf", "pdf"),
@@ -104,7 +104,7 @@ def check_form(path: str | os.PathLike[str], max_bytes: int) -> tuple[Path, str,
 def add_consent(
     session: Session,
     actor: str,
-    store: LocalStore,
+    store: Store,
     policy: ConsentPolicy,
     *,
     person_id: int,

@@ -171,8 +171,7 @@ def _derivatives_check(session: Session, lib: Any, film: Film, pre: Prefetched |
             reasons.append(f"{name}: failed: {job.error}")
         else:
             for f in job.files if pre is None or pre.check_files else ():
-                path = lib.store.root / f.storage_key
-                if not path.is_file() or path.stat().st_size != f.size:
+                if lib.store.size(f.storage_key) != f.size:
                     reasons.append(f"{name}: {f.name} is missing or changed on disk (run `medialib process`)")
     done = "all derivatives built and in place" if pre is None or pre.check_files else "all derivatives built"
     deriv = Check(not reasons, tuple(reasons) or (done,))

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from medialib.ingest.stages import ORIGINALS
-from medialib.storage.local import LocalStore, Progress
+from medialib.storage import Progress, Store
 
 
 @dataclass
@@ -36,7 +36,7 @@ class FixityReport:
 
 
 def verify_originals(
-    store: LocalStore,
+    store: Store,
     recorded: Iterable[tuple[str, str, int]],
     *,
     on_progress: Progress | None = None,
@@ -48,13 +48,12 @@ def verify_originals(
     untracked. Leftover temporary files of dead writers are removed and listed.
     """
     report = FixityReport()
-    report.removed_temporary = [p.name for p in store.sweep_temporary()]
+    report.removed_temporary = store.sweep_temporary()
     expected = {key: (sha, size) for key, sha, size in recorded}
 
     present = []
     for key, (sha, size) in expected.items():
-        path = store.root / key
-        if not path.is_file():
+        if store.size(key) is None:
             report.missing.append({"key": key, "sha256": sha})
         else:
             present.append(key)

@@ -16,7 +16,7 @@ from medialib.catalog.models import Cut
 from medialib.errors import BadInput, NotFound
 from medialib.media.ffmpeg import FFmpeg
 from medialib.media.probe import TechInfo, tech_info
-from medialib.storage.local import LocalStore, Progress, Stored
+from medialib.storage import Progress, Store, Stored
 
 ORIGINALS = "originals"
 
@@ -65,7 +65,7 @@ def probe_source(ff: FFmpeg, source: Source, shown: str) -> Probed:
     return Probed(source=source, info=info, probe=data)
 
 
-def probe_and_store(ff: FFmpeg, store: LocalStore, source: Source, shown: str,
+def probe_and_store(ff: FFmpeg, store: Store, source: Source, shown: str,
                     on_progress: Progress | None = None) -> tuple[Probed, Stored]:  # fmt: skip
     """Probe the upload while it is already being copied and hashed into the store (one read
     pass, on its own thread). If the probe refuses the file, the copy is stopped and its

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -40,7 +41,7 @@ def files_view(session: Session, lib: Any, film: Film,
         for f in job.files:
             out.append({
                 "recipe": name, "kind": f.kind, "name": f.name, "storage_key": f.storage_key,
-                "path": str(lib.store.root / f.storage_key), "mime": f.mime, "width": f.width,
+                "path": lib.store.describe(f.storage_key), "mime": f.mime, "width": f.width,
                 "height": f.height, "duration": f.duration, "size": f.size, "sha256": f.sha256,
             })  # fmt: skip
     return out
@@ -54,7 +55,8 @@ def qc_report(session: Session, lib: Any, film: Film, jobs: dict[str, Derivative
     done = {name: job for name, job in jobs.items() if job.status == "done"}
     analysis = next((j.data for j in done.values() if j.kind == "analysis"), None)
     proxy = next((j.data for j in done.values() if j.kind == "proxy"), None)
-    src = SourceMedia(lib.store.root / cut.storage_key, tech_info(cut.probe, f"{film.slug}#{cut.seq}"), cut.probe)
+    # QC reads the ffprobe document and the jobs' data, never the file: the path is a label
+    src = SourceMedia(Path(cut.storage_key), tech_info(cut.probe, f"{film.slug}#{cut.seq}"), cut.probe)
     report = qc.report(src, analysis, proxy, lib.config["qc"])
     failed = {name: job.error for name, job in jobs.items() if job.status == "failed"}
     return {
@@ -106,7 +108,7 @@ def _errors(lib: Any, label: str, storage_key: str, probe: dict[str, Any], jobs:
     for job in jobs.values():  # the first done job of each kind, as qc_report takes it
         if job.status == "done" and job.id in data:
             by_kind.setdefault(job.kind, data[job.id])
-    src = SourceMedia(lib.store.root / storage_key, tech_info(probe, label), probe)
+    src = SourceMedia(Path(storage_key), tech_info(probe, label), probe)
     return error_lines(qc.report(src, by_kind.get("analysis"), by_kind.get("proxy"), lib.config["qc"]))
 
 

@@ -20,6 +20,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,14 +32,15 @@ from medialib import holders
 from medialib.catalog.db import utcnow
 from medialib.catalog.films import get_film
 from medialib.catalog.models import Cut, DerivativeFile, DerivativeJob, Film
-from medialib.errors import MediaError, MedialibError
+from medialib.errors import MediaError, MedialibError, ObjectMissing
 from medialib.media import analysis as analysis_mod
 from medialib.media import recipes as recipes_mod
 from medialib.media.ffmpeg import FFmpeg
 from medialib.media.probe import tech_info
 from medialib.media.recipes import Recipe
 from medialib.media.types import Result, SourceMedia
-from medialib.storage.local import LocalStore, sha256_file
+from medialib.storage import Store
+from medialib.storage.local import sha256_file
 
 ORDER = ("analysis", "proxy", "poster", "storyboard")
 
@@ -193,7 +195,7 @@ class Runner:
 
     def __init__(self, lib: Any, recipes: dict[str, Recipe], on_event: OnEvent | None = None) -> None:
         self.lib = lib
-        self.store: LocalStore = lib.store
+        self.store: Store = lib.store
         self.ff: FFmpeg = lib.ffmpeg
         self.recipes = recipes
         self.on_event = on_event or (lambda event: None)
@@ -215,14 +217,21 @@ class Runner:
         return {"cut": task.label, "sha256": task.sha256, "jobs": list(outcome.values())}
 
     def _run_todo(self, task: Task, outcome: dict[str, dict[str, Any]]) -> None:
-        source_path = self.store.root / task.storage_key
-        if not source_path.is_file():
-            error = f"cut {task.label}: original missing: assets/{task.storage_key} (run `medialib verify`)"
-            for name in task.todo:
-                self._fail(task, name, error, 0.0)
-                outcome[name].update(status="failed", error=error)
-            self.on_event(Event(task.label, "+".join(task.todo), "failed", error=error))
-            return
+        with ExitStack() as fetched:  # the original, in place or fetched into scratch until the cut is done
+            try:
+                source_path = fetched.enter_context(self.store.local_file(task.storage_key))
+            except MedialibError as exc:
+                where = self.store.describe(task.storage_key)
+                error = (f"cut {task.label}: original missing: {where} (run `medialib verify`)"
+                         if isinstance(exc, ObjectMissing) else f"cut {task.label}: {exc.message}")  # fmt: skip
+                for name in task.todo:
+                    self._fail(task, name, error, 0.0)
+                    outcome[name].update(status="failed", error=error)
+                self.on_event(Event(task.label, "+".join(task.todo), "failed", error=error))
+                return
+            self._run_steps(task, outcome, source_path)
+
+    def _run_steps(self, task: Task, outcome: dict[str, dict[str, Any]], source_path: Path) -> None:
         src = SourceMedia(source_path, tech_info(task.probe, task.label), task.probe)
         self._claim(task, task.todo)  # all of them at once: one transaction per cut, not per step
         building_analysis = any(self.recipes[name].kind == "analysis" for name in task.todo)

@@ -21,8 +21,8 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -134,8 +134,9 @@ def _film_set(session: Session, lib: Any, film: Film, facts: gates.FilmFacts, fi
         p = PurePosixPath(f["name"])
         stem = p.stem if p.stem.startswith(f["recipe"]) else f"{f['recipe']}.{p.stem}"
         key = f"{slug}/{_hashed_name(stem, f['sha256'], p.suffix)}"
-        items.append(Item(key, _content_type(f["name"]), IMMUTABLE, f["sha256"], f["size"], path=Path(f["path"]),
-                          film=slug))  # fmt: skip
+        items.append(Item(key, _content_type(f["name"]), IMMUTABLE, f["sha256"], f["size"],
+                          path=lib.store.local_path(f["storage_key"]), film=slug,
+                          source_key=f["storage_key"]))  # fmt: skip
         published[f["name"]] = key
         return key
 
@@ -155,7 +156,7 @@ def _film_set(session: Session, lib: Any, film: Film, facts: gates.FilmFacts, fi
             from medialib.media.storyboard import repoint
 
             names = {sheet: PurePosixPath(key).name for sheet, key in published.items()}
-            data = repoint(Path(f["path"]).read_text(encoding="utf-8"), names).encode("utf-8")
+            data = repoint(lib.store.read_bytes(f["storage_key"]).decode("utf-8"), names).encode("utf-8")
             sha = hashlib.sha256(data).hexdigest()
             storyboard = f"{slug}/{_hashed_name('storyboard', sha, '.vtt')}"
             items.append(Item(storyboard, CONTENT_TYPES[".vtt"], IMMUTABLE, sha, len(data), data=data, film=slug))
@@ -440,7 +441,8 @@ def apply(lib: Any, target: Any, at: datetime, *, dry_run: bool = False, progres
         content = [i for i in plan.uploads if i.key not in page_keys]
         page_items = [i for i in plan.uploads if i.key in page_keys]
         threads = max(1, lib.config["publish.threads"])
-        with ThreadPoolExecutor(threads, thread_name_prefix="publish") as pool:
+        with ExitStack() as fetched, ThreadPoolExecutor(threads, thread_name_prefix="publish") as pool:
+            content = [_local(lib.store, i, fetched) for i in content]
             outcome.uploaded_bytes += _upload_all(lib, target, content, pool, lock, progress, "files", at)
             film_pages = [i for i in page_items if i.key not in (INDEX, MANIFEST)]
             outcome.uploaded_bytes += _upload_all(lib, target, film_pages, pool, lock, progress, "pages", at)
@@ -465,6 +467,14 @@ def apply(lib: Any, target: Any, at: datetime, *, dry_run: bool = False, progres
     outcome.urls = {f.slug: target.public_url(f.entry["page"]) for f in plan.films}
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def _local(store: Any, item: Item, fetched: ExitStack) -> Item:
+    """The item with a local file to upload from: an S3 asset store's object is fetched into
+    the scratch folder (removed when ``fetched`` closes)."""
+    if item.path is not None or item.source_key is None:
+        return item
+    return replace(item, path=fetched.enter_context(store.local_file(item.source_key)))
 
 
 def _page_keys(plan: Plan) -> set[str]:
@@ -583,6 +593,9 @@ def target_for(config: Any, url: str | None = None) -> FolderTarget | S3Target:
     if url and "://" not in url:
         chosen = Path(url).resolve().as_uri()  # a plain folder path on the command line
     parse_target(chosen)
+    from medialib.config import check_storage
+
+    check_storage(config.values, chosen)  # a --target inside the asset store is refused too
     base = config["publish.base_url"].strip() or None
     options = S3Options(endpoint_url=config["publish.endpoint_url"] or None, region=config["publish.region"] or None,
                         path_style=config["publish.path_style"], threads=max(1, config["publish.threads"]),

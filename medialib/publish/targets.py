@@ -103,6 +103,7 @@ class Item:
     path: Path | None = None
     data: bytes | None = None
     film: str | None = None  # the film it belongs to; None for site-wide pages
+    source_key: str | None = None  # the asset-store key it is copied from (fetched into ``path`` first if remote)
 
     @property
     def label(self) -> str:
@@ -282,54 +283,20 @@ class S3Target:
         quarter of a second: the publisher lists the target on a thread while it plans)."""
         with self._lock:
             if self._client is None:
-                import boto3
-                from botocore.config import Config
+                from medialib.storage.s3 import make_client
 
                 options = self.options
-                config = Config(
-                    region_name=options.region or None,
-                    retries={"max_attempts": max(1, options.retries), "mode": "standard"},
-                    max_pool_connections=max(10, options.threads + 4),
-                    connect_timeout=5,
-                    read_timeout=60,
-                    # The SHA-256 checksum header protects every body; signing it again is wasted CPU.
-                    s3={"addressing_style": "path" if options.path_style else "auto",
-                        "payload_signing_enabled": False},
-                    request_checksum_calculation="when_required",
-                    response_checksum_validation="when_required",
-                )  # fmt: skip
-                session = boto3.session.Session()
-                self._client = session.client("s3", endpoint_url=options.endpoint_url or None, config=config)
+                self._client = make_client(options.endpoint_url, options.region, options.path_style,
+                                           options.retries, threads=options.threads)  # fmt: skip
             return self._client
 
     # errors -------------------------------------------------------------------------
 
     def _error(self, exc: Exception, doing: str) -> MedialibError:
-        from botocore.exceptions import (ClientError, EndpointConnectionError, NoCredentialsError,
-                                         ConnectionClosedError, ReadTimeoutError, ConnectTimeoutError)  # fmt: skip
+        from medialib.storage.s3 import s3_error
 
-        where = self.spec.url
-        if isinstance(exc, NoCredentialsError):
-            return BadInput(f"publish target {where}: no S3 credentials (set AWS_ACCESS_KEY_ID and "
-                            "AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws)")  # fmt: skip
-        if isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ConnectTimeoutError)):
-            endpoint = self.client.meta.endpoint_url
-            return TargetUnavailable(f"publish target {where}: the S3 server at {endpoint} is not answering "
-                                     f"({doing}): {type(exc).__name__}")  # fmt: skip
-        if isinstance(exc, ClientError):
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code == "NoSuchBucket":
-                return BadInput(f"publish target {where}: the bucket {self.spec.bucket!r} does not exist")
-            if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "InvalidToken",
-                        "ExpiredToken"):  # fmt: skip
-                return BadInput(f"publish target {where}: the S3 server refused the credentials ({code}) "
-                                f"while {doing}")  # fmt: skip
-            if code == "BadDigest":
-                return IntegrityError(f"publish target {where}: the server received a corrupted body while "
-                                      f"{doing}; nothing was stored under that key")  # fmt: skip
-            message = exc.response.get("Error", {}).get("Message", "")
-            return TargetUnavailable(f"publish target {where}: {doing} failed: {code} {message}".strip())
-        return TargetUnavailable(f"publish target {where}: {doing} failed: {type(exc).__name__}: {exc}")
+        return s3_error(exc, where=f"publish target {self.spec.url}", bucket=self.spec.bucket, doing=doing,
+                        client=self.client, unavailable=TargetUnavailable)  # fmt: skip
 
     def _call(self, doing: str, fn: Any, **kwargs: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError

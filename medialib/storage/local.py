@@ -13,12 +13,14 @@ import os
 import queue
 import re
 import shutil
+import stat
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from medialib.errors import BadInput, IntegrityError
+from medialib.errors import BadInput, IntegrityError, ObjectMissing
 from medialib.holders import pid_alive
 
 Progress = Callable[[int], None]
@@ -282,20 +284,39 @@ class LocalStore:
             raise BadInput(f"not a storage key: {key!r}")
         return self.root / key
 
-    def sweep_temporary(self) -> list[Path]:
-        """Remove temporary files whose writing process is gone."""
-        removed = []
-        if not self.tmp_dir.is_dir():
-            return removed
-        for entry in self.tmp_dir.iterdir():
-            match = _TMP_RE.match(entry.name)
-            if match and not pid_alive(int(match.group(1))):
-                if entry.is_dir():
-                    shutil.rmtree(entry, ignore_errors=True)
-                else:
-                    entry.unlink(missing_ok=True)
-                removed.append(entry)
-        return removed
+    def describe(self, key: str) -> str:
+        return str(self.root / key)
+
+    def sweep_temporary(self) -> list[str]:
+        """Remove temporary files whose writing process is gone; returns their names."""
+        return sweep_dead_writers(self.tmp_dir)
+
+    def size(self, key: str) -> int | None:
+        try:
+            st = self.path(key).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+    @contextmanager
+    def local_file(self, key: str) -> Iterator[Path]:
+        """The stored file itself (nothing is copied). Raises ObjectMissing."""
+        path = self.path(key)
+        if not path.is_file():
+            raise ObjectMissing(f"{path}: missing from the asset store (run `medialib verify`)")
+        yield path
+
+    def local_path(self, key: str) -> Path | None:
+        return self.path(key)
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self.path(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectMissing(f"{self.root / key}: missing from the asset store") from None
+
+    def presigned_url(self, key: str, **_: object) -> str | None:
+        return None
 
     def put_file(
         self,
@@ -341,12 +362,11 @@ class LocalStore:
         return self.put_file(source, prefix, ext, mode=0o600, flat=True)
 
 
-    def put_derived(self, path: Path, key: str) -> Path:
+    def put_derived(self, path: Path, key: str) -> None:
         """Move a finished derivative file into place under ``key`` (atomic rename)."""
         final = self.path(key)
         _make_dirs(final.parent)
         os.replace(path, final)
-        return final
 
     def remove_tree(self, key: str) -> None:
         """Remove a derivative folder (a superseded recipe's outputs)."""
@@ -363,6 +383,22 @@ class LocalStore:
 
     def remove(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
+
+
+def sweep_dead_writers(folder: Path) -> list[str]:
+    """Remove the temporary files and folders in ``folder`` whose writing process is gone."""
+    removed: list[str] = []
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        match = _TMP_RE.match(entry.name)
+        if match and not pid_alive(int(match.group(1))):
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry.name)
+    return removed
 
 
 class Cancelled(Exception):

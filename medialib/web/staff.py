@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -242,15 +242,27 @@ def media_file(slug: str, recipe: str, name: str, request: Request, viewer: View
     film_for(lib, viewer, slug)
     files = lib.derivatives(slug)
     f = _derivative(files, slug, recipe, name)
-    path = Path(f["path"])
-    if not path.is_file():
-        raise NotFound(f"{recipe}/{name} of {slug!r} is missing on disk (run `medialib process {slug}`)")
+    store, key = lib.store, f["storage_key"]
+    if store.size(key) is None:
+        raise NotFound(f"{recipe}/{name} of {slug!r} is missing from the asset store (run `medialib process {slug}`)")
     if f["kind"] == "storyboard-vtt":
         sheets = {d["name"] for d in files if d["kind"] == "storyboard" and d["recipe"] == recipe}
-        text = storyboard_vtt(path.read_text(encoding="utf-8"), slug, recipe, sheets)
+        text = storyboard_vtt(store.read_bytes(key).decode("utf-8"), slug, recipe, sheets)
         return Response(text.encode("utf-8"), media_type="text/vtt; charset=utf-8",
                         headers={"Cache-Control": PRIVATE_MEDIA})  # fmt: skip
-    return FileResponse(path, media_type=f["mime"], headers={"Cache-Control": PRIVATE_MEDIA})
+    return _serve(store, key, f["mime"], PRIVATE_MEDIA)
+
+
+def _serve(store: Any, key: str, mime: str, cache_control: str, filename: str | None = None) -> Response:
+    """A stored object for the browser: a local store's file in place (with range requests);
+    an S3 store's as a redirect to a presigned URL valid for a few minutes, so the video
+    player's range requests go straight to the object store (see README, "Keeping the
+    assets in S3")."""
+    path = store.local_path(key)
+    if path is not None:
+        return FileResponse(path, media_type=mime, filename=filename, headers={"Cache-Control": cache_control})
+    url = store.presigned_url(key, content_type=mime, filename=filename, cache_control=cache_control)
+    return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
 
 
 # --- consent --------------------------------------------------------------------
@@ -258,11 +270,11 @@ def media_file(slug: str, recipe: str, name: str, request: Request, viewer: View
 
 @router.get("/consent/{consent_id}/form", include_in_schema=False)
 def consent_form(consent_id: int, request: Request, viewer: Viewer = Depends(require("staff"))) -> Response:
-    path, mime = lib_of(request).consent_form(consent_id)
-    if not path.is_file():
+    lib = lib_of(request)
+    key, mime = lib.consent_form(consent_id)
+    if lib.store.size(key) is None:
         raise NotFound(f"the form of consent {consent_id} is missing from the private store")
-    return FileResponse(path, media_type=mime, filename=f"consent-{consent_id}{path.suffix}",
-                        headers={"Cache-Control": "no-store"})  # fmt: skip
+    return _serve(lib.store, key, mime, "no-store", filename=f"consent-{consent_id}{PurePosixPath(key).suffix}")
 
 
 @router.post("/consent/{consent_id}/withdraw", include_in_schema=False)
