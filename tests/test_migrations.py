@@ -15,7 +15,6 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from conftest import is_sqlite
 from medialib.catalog import db
 from medialib.catalog.db import Base
 from medialib.catalog.films import FilmChanges, add_film
@@ -125,16 +124,14 @@ def test_schema_head_constant_matches_migrations():
     assert db.SCHEMA_HEAD == db.head_revision()
 
 
-def test_test_schemas_are_unique_and_dropped(db_url, request):
+def test_test_schemas_are_unique_and_dropped(pg_admin):
     """The PostgreSQL test fixtures share a server with other runs: each schema has a name
     of its own and is gone after its test."""
-    if is_sqlite(db_url):
-        pytest.skip("a PostgreSQL fixture matter")
     from urllib.parse import unquote
 
     from conftest import _pg_schema
 
-    admin = request.getfixturevalue("pg_admin")
+    admin = pg_admin
 
     def schema_of(url: str) -> str:
         return unquote(url).rsplit("search_path=", 1)[1]
@@ -143,7 +140,7 @@ def test_test_schemas_are_unique_and_dropped(db_url, request):
         with admin.connect() as conn:
             return conn.execute(text("SELECT count(*) FROM pg_namespace WHERE nspname = :n"), {"n": name}).scalar() == 1
 
-    with _pg_schema(admin, ready=True) as a, _pg_schema(admin, ready=False) as b:
-        names = {schema_of(db_url), schema_of(a), schema_of(b)}
+    with _pg_schema(admin, ready=True) as a, _pg_schema(admin, ready=True) as b, _pg_schema(admin, ready=False) as c:
+        names = {schema_of(a), schema_of(b), schema_of(c)}
         assert len(names) == 3 and all(exists(n) for n in names)
-    assert not exists(schema_of(a)) and not exists(schema_of(b))
+    assert not any(exists(n) for n in names)
