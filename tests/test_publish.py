@@ -29,7 +29,7 @@ from medialib.media.samples import make_sample
 from medialib.publish.targets import Item, S3Options, S3Target, parse_target
 from tests.conftest import _runner
 from tests.launch import FAST, make_publishable
-from tests.seaweed import SeaweedFS
+from tests.seaweed import FaultProxy, SeaweedFS
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -508,74 +508,25 @@ def test_the_launch_script_previews_publishes_and_verifies(lib_dir, clip, tmp_pa
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
 
 
-class FlakyProxy:
-    """Fault injection: an HTTP proxy to the S3 server that answers the first attempt of every third
+class FlakyProxy(FaultProxy):
+    """Fault injection: a proxy to the S3 server that answers the first attempt of every third
     distinct request with 503 SlowDown (so a client that retries always gets through)."""
 
     def __init__(self, upstream: str) -> None:
-        import http.client
         import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-        from urllib.parse import urlsplit
 
-        up = urlsplit(upstream)
-        proxy = self
         self.seen: set[tuple[str, str]] = set()
         self.failed = 0
-        self.lock = threading.Lock()
+        lock = threading.Lock()
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        def decide(method: str, path: str) -> tuple[int, str, str] | None:
+            with lock:  # the first attempt of every third distinct request fails
+                fail = (method, path) not in self.seen and len(self.seen) % 3 == 2
+                self.seen.add((method, path))
+                self.failed += fail
+            return (503, "SlowDown", "Please reduce your request rate.") if fail else None
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _forward(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with proxy.lock:  # the first attempt of every third distinct request fails
-                    request = (self.command, self.path)
-                    fail = request not in proxy.seen and len(proxy.seen) % 3 == 2
-                    proxy.seen.add(request)
-                    proxy.failed += fail
-                if fail:
-                    payload = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
-                    self.send_response(503)
-                    self.send_header("Content-Type", "application/xml")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    if self.command != "HEAD":
-                        self.wfile.write(payload)
-                    return
-                conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
-                conn.request(self.command, self.path, body=body, headers=dict(self.headers.items()))
-                r = conn.getresponse()
-                data = r.read()
-                self.send_response(r.status)
-                for k, v in r.getheaders():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", r.getheader("Content-Length", "0") if self.command == "HEAD"
-                                 else str(len(data)))  # fmt: skip
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-                conn.close()
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: object, client_address: object) -> None:
-                pass  # a client that hangs up early is not news here
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(upstream, decide)
 
 
 def test_transient_errors_are_retried(site):

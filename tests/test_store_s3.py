@@ -29,7 +29,7 @@ from medialib.storage.local import LocalStore
 from medialib.storage.s3 import S3Store
 from tests.conftest import _runner
 from tests.launch import FAST, make_publishable
-from tests.seaweed import SeaweedFS
+from tests.seaweed import FaultProxy, SeaweedFS
 
 
 @pytest.fixture(scope="module")
@@ -507,67 +507,20 @@ def test_a_web_upload_goes_to_the_s3_store_and_is_processed_there(store_lib, cli
     assert list((t.root / "scratch").iterdir()) == []  # the upload folder and fetched copies are gone
 
 
-class FailingProxy:
-    """Fault injection: an HTTP proxy to the S3 server that answers 500 to every request
+class FailingProxy(FaultProxy):
+    """Fault injection: a proxy to the S3 server that answers 500 to every request
     ``fails(method, path)`` picks, and forwards the rest."""
 
     def __init__(self, upstream: str, fails) -> None:  # noqa: ANN001
-        import http.client
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-        from urllib.parse import urlsplit
-
-        up = urlsplit(upstream)
         self.refused = 0
-        proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        def decide(method: str, path: str) -> tuple[int, str, str] | None:
+            if not fails(method, path):
+                return None
+            self.refused += 1
+            return 500, "InternalError", "injected"
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _forward(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if fails(self.command, self.path):
-                    proxy.refused += 1
-                    payload = b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
-                    self.send_response(500)
-                    self.send_header("Content-Type", "application/xml")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                    return
-                conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
-                conn.request(self.command, self.path, body=body, headers=dict(self.headers.items()))
-                r = conn.getresponse()
-                data = r.read()
-                self.send_response(r.status)
-                for k, v in r.getheaders():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", r.getheader("Content-Length", "0") if self.command == "HEAD"
-                                 else str(len(data)))  # fmt: skip
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-                conn.close()
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: object, client_address: object) -> None:
-                pass
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(upstream, decide)
 
 
 def test_a_derivative_upload_that_keeps_failing_fails_its_job_and_cleans_scratch(store_lib, clip: Path) -> None:
