@@ -150,6 +150,7 @@ def test_the_cli_refuses_a_store_in_the_publish_bucket_in_one_line(tmp_path: Pat
     cfg = tmp_path / "config.toml"
     cfg.write_text('[storage]\nbackend = "s3"\nbucket = "pub"\n[publish]\ntarget = "s3://pub/launch"\n')
     one_line_error(_runner(cfg)("film", "list"), "configuration error: storage.bucket", 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]  # no catalogue, no assets made
 
 
 # --- the store itself ----------------------------------------------------------------
