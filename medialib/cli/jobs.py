@@ -7,17 +7,14 @@ from typing import Any
 import click
 
 from medialib.cli.common import App, emit_json, json_option, pass_app, table
-from medialib.errors import BadInput, ConfigError
+from medialib.errors import BadInput
 
 
 def _queue_library(app: App) -> Any:
-    lib = app.library
-    if lib.config["jobs.backend"] != "procrastinate":
-        raise ConfigError("jobs.backend", f'is "{lib.config["jobs.backend"]}": there is no job queue '
-                          '(jobs run inside `medialib process`)')  # fmt: skip
-    from medialib.jobs.backend import require_postgres
+    from medialib.jobs.backend import require_queue
 
-    require_postgres(lib.config)
+    lib = app.library
+    require_queue(lib.config, "jobs")
     return lib
 
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from medialib.cli.common import App, pass_app
-from medialib.errors import ConfigError
-from medialib.jobs.backend import require_postgres
+from medialib.jobs.backend import require_queue
 
 
 @click.command("worker")
@@ -25,13 +22,8 @@ def command(app: App, concurrency: int | None) -> None:
     seconds another worker runs its jobs again.
     """
     lib = app.library
-    if lib.config["jobs.backend"] != "procrastinate":
-        raise ConfigError("jobs.backend", f'is "{lib.config["jobs.backend"]}": `medialib worker` needs "procrastinate"')
-    require_postgres(lib.config)
+    require_queue(lib.config, "worker")
     from medialib.jobs import queue
+    from medialib.jobs.process import cpu_cores
 
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    queue.run_worker(lib, concurrency or lib.config["jobs.workers"] or cores)
+    queue.run_worker(lib, concurrency or lib.config["jobs.workers"] or cpu_cores())

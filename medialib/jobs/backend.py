@@ -32,3 +32,13 @@ def require_postgres(cfg) -> None:  # noqa: ANN001
             f'"procrastinate" needs a PostgreSQL database, but database is {url.get_backend_name()} '
             f"({shown}); set database = \"postgresql+psycopg://…\" or jobs.backend = \"local\"",
         )
+
+
+def require_queue(cfg, command: str) -> None:  # noqa: ANN001
+    """ConfigError unless jobs go through the procrastinate queue on PostgreSQL (``command``:
+    the CLI command that needs it, for the message)."""
+    backend = cfg["jobs.backend"]
+    if backend != "procrastinate":
+        raise ConfigError("jobs.backend", f'is "{backend}": `medialib {command}` needs "procrastinate" '
+                          '(with "local", jobs run inside `medialib process`)')  # fmt: skip
+    require_postgres(cfg)

@@ -423,11 +423,15 @@ def default_jobs(tasks: list[Task]) -> int:
     ffprobe runs is mostly process start-up, probing and single-threaded steps, which
     leave the cores idle a fifth of the time with one chain per core (bench/process.py;
     figures in bench/README.md)."""
+    return cpu_cores() * (2 if tasks and all(_pixel_seconds(t) < SHORT_CUT for t in tasks) else 1)
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, cores) * (2 if tasks and all(_pixel_seconds(t) < SHORT_CUT for t in tasks) else 1)
+        return os.cpu_count() or 1
 
 
 def _pixel_seconds(task: Task) -> float:
