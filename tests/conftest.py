@@ -232,27 +232,27 @@ def _pinned(request: pytest.FixtureRequest) -> None:
         pytest.skip("pinned to SQLite by the test (its PostgreSQL side is covered elsewhere)")
 
 
+def _catalogue(request: pytest.FixtureRequest, folder: Path, *, ready: bool) -> Iterator[str]:
+    """A new SQLite file in ``folder``, or a new PostgreSQL schema (at the newest migration if ``ready``)."""
+    _pinned(request)
+    if request.param == "sqlite":
+        yield _sqlite_url(folder)
+        return
+    with _pg_schema(request.getfixturevalue("pg_admin"), ready=ready) as url:
+        yield url
+
+
 @pytest.fixture(params=ENGINES[TEST_DATABASE])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The catalogue of a test library: a new SQLite file, or a new PostgreSQL
     schema already at the newest migration."""
-    _pinned(request)
-    if request.param == "sqlite":
-        yield _sqlite_url(tmp_path)
-        return
-    with _pg_schema(request.getfixturevalue("pg_admin"), ready=True) as url:
-        yield url
+    yield from _catalogue(request, tmp_path, ready=True)
 
 
 @pytest.fixture(params=ENGINES[TEST_DATABASE])
 def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty catalogue (no tables): for migrations and `medialib init`."""
-    _pinned(request)
-    if request.param == "sqlite":
-        yield _sqlite_url(tmp_path)
-        return
-    with _pg_schema(request.getfixturevalue("pg_admin"), ready=False) as url:
-        yield url
+    yield from _catalogue(request, tmp_path, ready=False)
 
 
 @pytest.fixture(scope="session", params=ENGINES[TEST_DATABASE])
@@ -405,3 +405,26 @@ def sources(tmp_path_factory: pytest.TempPathFactory, ff: FFmpeg) -> dict[str, P
            what="vfr clip")  # fmt: skip
     out["vfr.mkv"] = d / "vfr.mkv"
     return out
+
+
+# --- a real S3 server -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def s3():  # noqa: ANN201 - tests.seaweed.SeaweedFS
+    """SeaweedFS on loopback, one per test module (its data folder removed after)."""
+    from tests.seaweed import SeaweedFS
+
+    server = SeaweedFS().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def creds(s3, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201
+    """``s3`` with its credentials in the environment, and no AWS or medialib setting that could steer elsewhere."""
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "MEDIALIB_CONFIG"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in s3.env.items():
+        monkeypatch.setenv(key, value)
+    return s3

@@ -34,22 +34,6 @@ from tests.seaweed import FaultProxy, SeaweedFS
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-@pytest.fixture(scope="module")
-def s3() -> SeaweedFS:
-    server = SeaweedFS().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def creds(s3: SeaweedFS, monkeypatch: pytest.MonkeyPatch) -> SeaweedFS:
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in s3.env.items():
-        monkeypatch.setenv(key, value)
-    return s3
-
-
 @pytest.fixture
 def bucket(creds: SeaweedFS) -> str:
     return creds.make_bucket("launch-" + uuid.uuid4().hex[:10])

@@ -7,8 +7,6 @@ import datetime as dt
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from medialib.publish import s3list
 from medialib.publish.targets import S3Options, S3Target, parse_target
 from tests.seaweed import SeaweedFS
@@ -16,13 +14,6 @@ from tests.seaweed import SeaweedFS
 ODD_KEYS = ["site/plain.txt", "site/with space.txt", "site/plus+sign.txt", "site/percent%41.txt",
             "site/ünïcødé/naïve.vtt", "site/amp&eq=.txt", "site/tilde~dash-under_dot.txt",
             "site/deep/a/b/c.html", "elsewhere/not-under-the-prefix.txt"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def s3() -> SeaweedFS:
-    server = SeaweedFS().start()
-    yield server
-    server.stop()
 
 
 def boto3_listing(s3: SeaweedFS, bucket: str, prefix: str) -> dict[str, int]:

@@ -33,22 +33,6 @@ from tests.seaweed import FaultProxy, SeaweedFS
 
 
 @pytest.fixture(scope="module")
-def s3() -> SeaweedFS:
-    server = SeaweedFS().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def creds(s3: SeaweedFS, monkeypatch: pytest.MonkeyPatch) -> SeaweedFS:
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "MEDIALIB_CONFIG"):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in s3.env.items():
-        monkeypatch.setenv(key, value)
-    return s3
-
-
-@pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory, ff) -> Path:  # noqa: ANN001
     path = tmp_path_factory.mktemp("s3store") / "film.mp4"
     make_sample(ff, path, duration=2.0, size="320x240")

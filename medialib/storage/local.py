@@ -405,13 +405,27 @@ class Cancelled(Exception):
     """A PendingPut was aborted while it copied."""
 
 
-class PendingPut:
+class CancellableCopy:
+    """What the stores' pending puts share: progress reports that stop the copy once cancelled."""
+
+    def __init__(self, on_progress: Progress | None) -> None:
+        self._cancel = threading.Event()
+        self._user_progress = on_progress
+
+    def _progress(self, n: int) -> None:
+        if self._cancel.is_set():
+            raise Cancelled()
+        if self._user_progress is not None:
+            self._user_progress(n)
+
+
+class PendingPut(CancellableCopy):
     """A copy into the store that runs on its own thread (see LocalStore.begin_put)."""
 
     def __init__(self, store: LocalStore, source: Path, on_progress: Progress | None,
                  expect: os.stat_result | None) -> None:  # fmt: skip
+        super().__init__(on_progress)
         self.store, self.source, self.expect = store, source, expect
-        self._cancel = threading.Event()
         self._result: tuple[str, int] | None = None  # (sha256, size) once copied
         self._error: BaseException | None = None
         store.tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -420,15 +434,8 @@ class PendingPut:
             self._src = os.open(source, os.O_RDONLY)
         except OSError as exc:
             raise BadInput(f"reading {source}: {exc.strerror}") from None
-        self._user_progress = on_progress
         self._thread = threading.Thread(target=self._copy, name="ingest", daemon=True)
         self._thread.start()
-
-    def _progress(self, n: int) -> None:
-        if self._cancel.is_set():
-            raise Cancelled()
-        if self._user_progress is not None:
-            self._user_progress(n)
 
     def _copy(self) -> None:
         try:

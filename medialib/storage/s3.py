@@ -29,7 +29,7 @@ from typing import Any
 
 from medialib import holders
 from medialib.errors import BadInput, IntegrityError, MedialibError, ObjectMissing, StoreUnavailable
-from medialib.storage.local import (_KEY_RE, Cancelled, Progress, Stored, _changed, _hash_path, content_key,
+from medialib.storage.local import (_KEY_RE, CancellableCopy, Progress, Stored, _changed, _hash_path, content_key,
                                     sweep_dead_writers)  # fmt: skip
 
 TMP = "tmp/"
@@ -334,30 +334,23 @@ def _abandoned(key: str, when: datetime, now: datetime) -> bool:
     return now - when > STALE
 
 
-class S3PendingPut:
+class S3PendingPut(CancellableCopy):
     """An upload streamed to a temporary key on its own thread while it is hashed
     (see S3Store.begin_put); :meth:`finish` copies it to its content key."""
 
     def __init__(self, store: S3Store, source: Path, on_progress: Progress | None,
                  expect: os.stat_result | None) -> None:  # fmt: skip
+        super().__init__(on_progress)
         self.store, self.source, self.expect = store, source, expect
         self.tmp = f"{TMP}{holders.me()}-{os.urandom(8).hex()}.part"
-        self._cancel = threading.Event()
         self._result: tuple[str, int] | None = None
         self._error: BaseException | None = None
-        self._user_progress = on_progress
         try:
             self._src = open(source, "rb", buffering=0)  # noqa: SIM115 - closed by _wait
         except OSError as exc:
             raise BadInput(f"reading {source}: {exc.strerror}") from None
         self._thread = threading.Thread(target=self._copy, name="ingest-s3", daemon=True)
         self._thread.start()
-
-    def _progress(self, n: int) -> None:
-        if self._cancel.is_set():
-            raise Cancelled()
-        if self._user_progress is not None:
-            self._user_progress(n)
 
     def _read(self, n: int) -> bytes:
         """Up to ``n`` bytes of the source (less only at its end)."""
