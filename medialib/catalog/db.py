@@ -13,13 +13,14 @@ The caller owns sessions and transactions::
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -82,9 +83,11 @@ def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
         raise ConfigError("database", f"{url!r} is not a database URL") from None
     if parsed.get_backend_name() != "sqlite":
         try:
-            return create_engine(url, pool_pre_ping=True)
+            engine = create_engine(url)
         except (ArgumentError, ImportError) as exc:
             raise ConfigError("database", f"{parsed.render_as_string(hide_password=True)}: {exc}") from None
+        _ping_when_idle(engine)
+        return engine
 
     engine = create_engine(url, connect_args={"timeout": busy_timeout})
 
@@ -104,6 +107,33 @@ def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+IDLE_PING = 1.0  # seconds a pooled server connection may rest before it is checked again
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection with a round trip before use only when it rested in
+    the pool longer than IDLE_PING: one that went stale (a server restart) is then
+    replaced, while a worker reusing its connections every few milliseconds pays no
+    extra round trip per transaction (``pool_pre_ping`` pings at every checkout)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since <= IDLE_PING:
+            return
+        try:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            dbapi_conn.rollback()
+        except Exception as exc:  # the pool drops this connection and hands out a fresh one
+            raise DisconnectionError(str(exc).strip() or type(exc).__name__) from exc
 
 
 def writer(engine: Engine) -> Engine:

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, noload
+from sqlalchemy.sql import ClauseElement
 
 from medialib import holders
 from medialib.catalog.db import utcnow
@@ -74,6 +75,10 @@ class Task:
     busy: list[str] = field(default_factory=list)  # being built right now by another live process
     poster_at: float | None = None  # the film's poster time override, if any
     qc_unstored: bool = False  # its analysis is done but no QC outcome is stored with it (older catalogues)
+    analysis_data: dict[str, Any] | None = None  # the done loudness analysis's data, as planned
+    claimed: bool = False  # its todo jobs were marked running in the planning transaction (claim())
+    store_qc: bool = True  # store the QC outcome after building analysis or proxies (not when proxies follow)
+    taken: list[str] = field(default_factory=list)  # in todo, though marked running (plan(take_over=True))
 
 
 @dataclass
@@ -157,8 +162,9 @@ def plan(
 
     shas = {cut.sha256 for _, cut in cuts}
     jobs: dict[tuple[str, str, str], DerivativeJob] = {}
-    if shas:
-        for job in session.scalars(select(DerivativeJob).where(DerivativeJob.sha256.in_(shas))):
+    if shas:  # without their files: planning needs the rows' status only
+        for job in session.scalars(select(DerivativeJob).where(DerivativeJob.sha256.in_(shas))
+                                   .options(noload(DerivativeJob.files))):  # fmt: skip
             jobs[(job.sha256, job.recipe, job.recipe_hash)] = job
 
     tasks: dict[str, Task] = {}
@@ -167,22 +173,36 @@ def plan(
             continue
         poster_at = film.poster_at if cut is film.current_cut else None
         wanted = wanted_hashes(recipes, poster_at)
-        todo, failed, busy = [], [], []
+        todo, failed, busy, taken = [], [], [], []
         for name in sorted(wanted, key=lambda n: (ORDER.index(recipes[n].kind), n)):
             job = jobs.get((cut.sha256, name, wanted[name]))
             if job is None or job.status == "pending" or (
                 job.status == "running" and (take_over or not holders.alive(job.worker))
             ):
                 todo.append(name)
+                if job is not None and job.status == "running" and take_over:
+                    taken.append(name)
             elif job.status == "running":
                 busy.append(name)
             elif job.status == "failed":
                 (todo if retry_failed else failed).append(name)
-        unstored = any(job.kind == "analysis" and job.status == "done" and job.qc_key is None
-                       for name in wanted if (job := jobs.get((cut.sha256, name, wanted[name]))) is not None)  # fmt: skip
+        analysis = next((job for name in wanted if (job := jobs.get((cut.sha256, name, wanted[name]))) is not None
+                         and job.kind == "analysis" and job.status == "done"), None)  # fmt: skip
         tasks[cut.sha256] = Task(f"{film.slug}#{cut.seq}", cut.sha256, cut.storage_key, cut.probe, wanted,
-                                 todo, failed, busy, poster_at, unstored)  # fmt: skip
+                                 todo, failed, busy, poster_at, analysis is not None and analysis.qc_key is None,
+                                 dict(analysis.data) if analysis is not None else None, taken=taken)  # fmt: skip
     return list(tasks.values())
+
+
+def claim(session: Session, recipes: dict[str, Recipe], task: Task) -> None:
+    """Mark ``task``'s todo jobs running under this process (host:pid), in the caller's
+    transaction (a queued job claims in the transaction that planned it)."""
+    me, now = holders.me(), utcnow()
+    conn = session.connection()
+    for name in task.todo:
+        job_row(conn, task, name, recipes[name].kind, status="running", worker=me, error="",
+                attempts=_JOBS.c.attempts + 1, started_at=now, finished_at=None)  # fmt: skip
+    task.claimed = True
 
 
 # --- running --------------------------------------------------------------------------
@@ -193,12 +213,16 @@ class Runner:
     short transactions through ``transaction`` (a callable giving a context
     manager over a write Session)."""
 
-    def __init__(self, lib: Any, recipes: dict[str, Recipe], on_event: OnEvent | None = None) -> None:
+    def __init__(self, lib: Any, recipes: dict[str, Recipe], on_event: OnEvent | None = None,
+                 on_finish: Callable[[Session, Task, list[str]], None] | None = None) -> None:  # fmt: skip
+        """``on_finish(session, task, names)`` runs inside the transaction that marks the
+        jobs ``names`` done (the queue defers the proxies there once the analysis is done)."""
         self.lib = lib
         self.store: Store = lib.store
         self.ff: FFmpeg = lib.ffmpeg
         self.recipes = recipes
         self.on_event = on_event or (lambda event: None)
+        self.on_finish = on_finish
 
     # one cut
 
@@ -233,12 +257,15 @@ class Runner:
 
     def _run_steps(self, task: Task, outcome: dict[str, dict[str, Any]], source_path: Path) -> None:
         src = SourceMedia(source_path, tech_info(task.probe, task.label), task.probe)
-        self._claim(task, task.todo)  # all of them at once: one transaction per cut, not per step
-        building_analysis = any(self.recipes[name].kind == "analysis" for name in task.todo)
-        analysis_data = None if building_analysis else self._analysis_data(task)
+        if not task.claimed:  # all of them at once: one transaction per cut, not per step
+            with self.lib.transaction() as s:
+                claim(s, self.recipes, task)
         by_kind: dict[str, list[str]] = {}
         for name in task.todo:
             by_kind.setdefault(self.recipes[name].kind, []).append(name)
+        analysis_data = None  # what the proxies need: the analysis built now, or done before
+        if "proxy" in by_kind and "analysis" not in by_kind:
+            analysis_data = task.analysis_data if task.analysis_data is not None else self._analysis_data(task)
 
         for kind in ORDER:
             names = by_kind.get(kind, [])
@@ -259,7 +286,7 @@ class Runner:
                         outcome[name]["error"] = error
                 if kind == "analysis":
                     analysis_data = data if ok else None
-        if any(self.recipes[name].kind in ("analysis", "proxy") for name in task.todo):
+        if task.store_qc and ("analysis" in by_kind or "proxy" in by_kind):
             self.store_qc(task)
 
     def store_qc(self, task: Task) -> None:
@@ -276,11 +303,11 @@ class Runner:
         if name is None:
             return None
         with self.lib.session() as s:
-            job = s.scalars(select(DerivativeJob).where(
+            data = s.scalar(select(DerivativeJob.data).where(
                 DerivativeJob.sha256 == task.sha256, DerivativeJob.recipe == name,
                 DerivativeJob.recipe_hash == task.wanted[name], DerivativeJob.status == "done",
-            )).one_or_none()  # fmt: skip
-            return dict(job.data) if job else None
+            ))  # fmt: skip
+            return dict(data) if data is not None else None
 
     def _step(
         self, task: Task, src: SourceMedia, kind: str, names: list[str], analysis_data: dict[str, Any] | None
@@ -337,17 +364,6 @@ class Runner:
     def _job_id(self, conn: Connection, task: Task, name: str, **fields: Any) -> int:
         return job_row(conn, task, name, self.recipes[name].kind, **fields)
 
-    def _claim(self, task: Task, names: list[str]) -> None:
-        """Mark the jobs ``names`` running under this process (host:pid), in one transaction.
-        A cut's jobs are claimed together before its first step: another process
-        skips them all while this one lives, and takes them up if it dies."""
-        me, now = holders.me(), utcnow()
-        with self.lib.transaction() as s:
-            conn = s.connection()
-            for name in names:
-                self._job_id(conn, task, name, status="running", worker=me, error="",
-                             attempts=_JOBS.c.attempts + 1, started_at=now, finished_at=None)  # fmt: skip
-
     def _fail(self, task: Task, name: str, error: str, seconds: float) -> None:
         with self.lib.transaction() as s:
             self._job_id(s.connection(), task, name, status="failed", error=error, worker="",
@@ -381,14 +397,13 @@ class Runner:
                 conn.execute(delete(_FILES).where(_FILES.c.job_id == job_id))
                 if placed[name]:
                     conn.execute(insert(_FILES), [{**row, "job_id": job_id} for row in placed[name]])
-                old = conn.execute(select(_JOBS.c.id, _JOBS.c.recipe_hash).where(
+                # builds of older versions of the recipe (their file rows go with them: ON DELETE CASCADE)
+                old = conn.execute(delete(_JOBS).where(
                     _JOBS.c.sha256 == task.sha256, _JOBS.c.recipe == name, _JOBS.c.recipe_hash != task.wanted[name],
-                )).all()  # fmt: skip
-                if old:
-                    ids = [row.id for row in old]
-                    conn.execute(delete(_FILES).where(_FILES.c.job_id.in_(ids)))
-                    conn.execute(delete(_JOBS).where(_JOBS.c.id.in_(ids)))
-                    stale += [f"derived/{task.sha256}/{name}-{row.recipe_hash}" for row in old]
+                ).returning(_JOBS.c.recipe_hash)).scalars().all()  # fmt: skip
+                stale += [f"derived/{task.sha256}/{name}-{recipe_hash}" for recipe_hash in old]
+            if self.on_finish is not None:
+                self.on_finish(s, task, names)
         for folder in stale:
             self.store.remove_tree(folder)
 
@@ -403,11 +418,12 @@ def job_row(conn: Connection, task: Task, name: str, kind: str, **fields: Any) -
     key = (_JOBS.c.sha256 == task.sha256, _JOBS.c.recipe == name, _JOBS.c.recipe_hash == task.wanted[name])
     job_id = conn.execute(update(_JOBS).where(*key).values(**fields).returning(_JOBS.c.id)).scalar()
     if job_id is None:
-        job_id = conn.execute(insert(_JOBS).values(
-            sha256=task.sha256, recipe=name, kind=kind, recipe_hash=task.wanted[name],
-            status="pending", error="", attempts=0, data={}, worker="", created_at=utcnow(),
-        )).inserted_primary_key[0]  # fmt: skip
-        conn.execute(update(_JOBS).where(_JOBS.c.id == job_id).values(**fields))
+        plain = not any(isinstance(value, ClauseElement) for value in fields.values())
+        row = {"sha256": task.sha256, "recipe": name, "kind": kind, "recipe_hash": task.wanted[name],
+               "status": "pending", "error": "", "attempts": 0, "data": {}, "worker": "", "created_at": utcnow()}
+        job_id = conn.execute(insert(_JOBS).values({**row, **fields} if plain else row)).inserted_primary_key[0]
+        if not plain:  # e.g. attempts + 1: worked out against the new row's defaults
+            conn.execute(update(_JOBS).where(_JOBS.c.id == job_id).values(**fields))
     return job_id
 
 

@@ -24,9 +24,7 @@ The pieces:
   so a job already queued (the queueing lock) is counted, not an error. There is
   no outbox: a job exists exactly when the catalogue says it is pending.
   Proxies need the loudness analysis: they are enqueued by the analysis job when
-  it succeeds (in its own transaction right after the analysis is marked done).
-  If a worker dies between those two commits, the next ``medialib process``
-  enqueues the proxies (the plan sees analysis done, proxies missing).
+  it succeeds, in the transaction that marks the analysis done.
 - **The task function** (:func:`build`) re-plans its one cut from the catalogue
   with the very same ``plan`` and ``Runner`` as the embedded default: nothing
   left to do means it returns at once (idempotent). A failed step raises, so
@@ -63,9 +61,9 @@ from sqlalchemy.orm import Session
 
 from medialib import holders
 from medialib.catalog.models import Cut, DerivativeJob, Film
-from medialib.errors import BadInput, MedialibError, NotFound
+from medialib.errors import BadInput, MedialibError, NotFound, StoreUnavailable
 from medialib.jobs.backend import require_postgres
-from medialib.jobs.process import ORDER, Runner, Task, job_row, plan
+from medialib.jobs.process import ORDER, Runner, Task, claim, job_row, plan
 from medialib.media import recipes as recipes_mod
 
 log = logging.getLogger("medialib.jobs.queue")
@@ -207,49 +205,69 @@ def enqueue(lib: Any, slugs: Sequence[str] = (), *, retry_failed: bool = False) 
 
 def build(lib: Any, recipes: dict[str, Any], sha256: str, step: str) -> str:
     """Run one step of one cut, as planned from the catalogue now. Idempotent:
-    nothing to do returns at once. Raises StepFailed when the step failed."""
+    nothing to do returns at once. Raises StepFailed when the step failed.
+
+    The plan and the claim of the step's catalogue rows are one transaction; the
+    analysis step queues the cut's proxies (from the same plan) in the transaction
+    that marks the analysis done."""
     if step not in ORDER:
         raise BadInput(f"unknown step {step!r}")
-    with lib.session() as s:
+    with lib.transaction() as s:
         tasks = plan(s, recipes, (), True, sha256=sha256, take_over=True)
-    if not tasks:
-        return "no such cut"
-    task = tasks[0]
-    names = [n for n in task.todo if recipes[n].kind == step]
+        if not tasks:
+            return "no such cut"
+        task = tasks[0]
+        # proxies to queue after the analysis: those marked running are a worker's already
+        proxies = [n for n in task.todo if recipes[n].kind == "proxy" and n not in task.taken]
+        names = [n for n in task.todo if recipes[n].kind == step]
+        task.todo, task.failed, task.busy = names, [], []
+        if names:
+            claim(s, recipes, task)
     outcome = "nothing to do"
     if names:
-        task.todo, task.failed, task.busy = names, [], []
-        result = Runner(lib, recipes).run(task)
+        task.store_qc = step == "proxy" or not proxies  # the proxies' job stores it once they are built
+
+        def queue_proxies(session: Session, done: Task, built: list[str]) -> None:
+            if proxies and any(recipes[name].kind == "analysis" for name in built):
+                _defer(session, done, "proxy", proxies, recipes)
+
+        result = Runner(lib, recipes, on_finish=queue_proxies).run(task)
         errors = [j.get("error", "") for j in result["jobs"] if j["recipe"] in names and j["status"] == "failed"]
         if errors:
             raise StepFailed(f"cut {task.label}: {step}: {errors[0]}")
         outcome = "built " + ", ".join(names)
-    if step == "analysis":
-        _queue_after_analysis(lib, recipes, sha256)
+    elif step == "analysis" and proxies:  # the analysis was done already (a job run again): queue what follows
+        with lib.transaction() as s:
+            _defer(s, task, "proxy", proxies, recipes)
     return outcome
-
-
-def _queue_after_analysis(lib: Any, recipes: dict[str, Any], sha256: str) -> None:
-    with lib.transaction() as s:
-        for task in plan(s, recipes, (), False, sha256=sha256):
-            names = [n for n in task.todo if recipes[n].kind == "proxy"]
-            if names:
-                _defer(s, task, "proxy", names, recipes)
 
 
 # --- the worker ---------------------------------------------------------------------------
 
 
 def run_worker(lib: Any, concurrency: int) -> None:
-    """Run jobs from the queue until stopped (SIGINT/SIGTERM: running jobs finish first)."""
+    """Run jobs from the queue until stopped (SIGINT/SIGTERM: running jobs finish first).
+
+    An asset store that does not answer is an outage, not a reason to stop: the
+    worker starts anyway, and its jobs fail and are retried until the store is
+    back. A store that refuses the bucket or the credentials is a configuration
+    error (BadInput) raised at start, before the worker takes any job."""
     require_postgres(lib.config)
     ensure_schema(lib.engine)
-    lib.store.sweep_temporary()
+    _sweep(lib)
     app = make_app(lib, concurrency)
     try:
         asyncio.run(_work(app, lib, concurrency))
     finally:
+        _sweep(lib)
+
+
+def _sweep(lib: Any) -> None:
+    """Remove what dead workers of this machine left in the store's temporary places."""
+    try:
         lib.store.sweep_temporary()
+    except StoreUnavailable as exc:
+        log.warning("%s; jobs that need the asset store fail and are retried until it is back", exc.message)
 
 
 async def _work(app: procrastinate.App, lib: Any, concurrency: int) -> None:
@@ -301,7 +319,7 @@ async def _requeue_stalled_forever(app: procrastinate.App, lib: Any, stalled_aft
         await asyncio.sleep(stalled_after / 5)
         try:
             if await requeue_stalled(app, stalled_after):
-                lib.store.sweep_temporary()
+                _sweep(lib)
         except Exception:  # a lost connection: try again next time
             log.exception("looking for stalled jobs")
 
