@@ -15,11 +15,14 @@ from medialib.jobs.backend import require_queue
 def command(app: App, concurrency: int | None) -> None:
     """Run derivative jobs from the PostgreSQL queue until stopped (Ctrl-C or
     SIGTERM let running jobs finish). Start one or more on any machine that
-    sees the catalogue and the asset folder; `medialib process` queues the work.
+    reaches the catalogue and the asset store (a shared folder, or the S3
+    store: storage.backend = "s3"); `medialib process` queues the work.
 
     Needs jobs.backend = "procrastinate" and a PostgreSQL database. A worker
     that dies mid-job stops sending heartbeats; after jobs.stalled_after
-    seconds another worker runs its jobs again.
+    seconds another worker runs its jobs again. An S3 store that does not
+    answer does not stop a worker (its jobs fail and are retried); a missing
+    bucket or refused credentials do, at start (exit 2).
     """
     lib = app.library
     require_queue(lib.config, "worker")
