@@ -135,6 +135,28 @@ class SeaweedFS:
         return name
 
 
+def store_settings(server: "SeaweedFS", bucket: str, *, prefix: str = "library", scratch: str = "scratch",
+                   retries: int = 2) -> str:
+    """The ``[storage]`` table of a library whose assets live in ``bucket`` on ``server``."""
+    return (f'[storage]\nbackend = "s3"\nbucket = "{bucket}"\nprefix = "{prefix}"\n'
+            f'endpoint_url = "{server.endpoint}"\npath_style = true\nscratch = "{scratch}"\nretries = {retries}\n')
+
+
+def objects(server: "SeaweedFS", bucket: str, prefix: str = "") -> dict[str, int]:
+    """Every object under ``prefix`` in ``bucket`` (key -> size), read with an independent client."""
+    client, out, token = server.client(), {}, None
+    while True:
+        page = client.list_objects_v2(Bucket=bucket, Prefix=prefix, **({"ContinuationToken": token} if token else {}))
+        out.update({o["Key"]: o["Size"] for o in page.get("Contents", [])})
+        if not page.get("IsTruncated"):
+            return out
+        token = page["NextContinuationToken"]
+
+
+def incomplete_uploads(server: "SeaweedFS", bucket: str) -> list[str]:
+    return [u["Key"] for u in server.client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) or []]
+
+
 class FaultProxy:
     """Fault injection: an HTTP proxy in front of an S3 server. ``decide(method, path)``
     returns None to forward the request, or (status, code, message) to answer it with

@@ -9,14 +9,16 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from conftest import medialib_cmd
+from conftest import _runner, medialib_cmd
 from medialib.media.samples import make_sample
+from tests.seaweed import SeaweedFS, incomplete_uploads, objects, store_settings
 
 QUEUE_SETTINGS = """
 [jobs]
@@ -73,9 +75,11 @@ class Workers:
         self.lib_dir, self.tmp, self.procs = lib_dir, tmp, []
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIALIB_")}
 
-    def start(self, concurrency: int = 1) -> subprocess.Popen:
+    def start(self, concurrency: int = 1, config: Path | None = None) -> subprocess.Popen:
+        """A worker on the library's config.toml, or on ``config`` (another machine's)."""
         log = open(self.tmp / f"worker-{len(self.procs)}.log", "w")
-        proc = subprocess.Popen([*medialib_cmd(), "--config", str(self.lib_dir / "config.toml"), "worker",
+        config = config or self.lib_dir / "config.toml"
+        proc = subprocess.Popen([*medialib_cmd(), "--config", str(config), "worker",
                                  "--concurrency", str(concurrency)], stdout=log, stderr=subprocess.STDOUT,
                                 env=self.env)  # fmt: skip
         self.procs.append(proc)
@@ -427,8 +431,6 @@ def test_workers_reconnect_after_postgresql_restarts(private_pg, tmp_path, small
     outage: the server stays down until both workers have noticed (a heartbeat failed and
     procrastinate's loop stopped); they start their loop again when it is back, and the
     jobs of the lost registrations are found stalled and run again."""
-    from conftest import _runner
-
     url, ctl = private_pg
     root = tmp_path / "library"
     (root / "assets").mkdir(parents=True)
@@ -470,3 +472,158 @@ def test_workers_reconnect_after_postgresql_restarts(private_pg, tmp_path, small
     assert len(keys) == len(set(keys))
     tmp = root / "assets" / "tmp"
     assert not tmp.exists() or list(tmp.iterdir()) == []
+
+
+# --- many machines: the catalogue in PostgreSQL, the assets in S3 (issue 8) --------------------
+
+
+@pytest.fixture(scope="module")
+def twelve_clips(tmp_path_factory, ff) -> list[Path]:
+    """Twelve different 1-2 s 160x120 clips."""
+    d = tmp_path_factory.mktemp("q12")
+    return [make_sample(ff, d / f"c{i}.mp4", duration=1.0 + 0.08 * i, size="160x120") for i in range(12)]
+
+
+def s3_library(root: Path, database: str, server: SeaweedFS, bucket: str, extra: str = "") -> Path:
+    """A library whose catalogue is ``database`` and whose assets live in ``bucket``."""
+    root.mkdir(parents=True)
+    settings = f'database = "{database}"\nuser = "tester"\n' + QUEUE_SETTINGS + store_settings(server, bucket) + extra
+    (root / "config.toml").write_text(settings)
+    return root / "config.toml"
+
+
+def machines(library_config: Path, n: int) -> list[Path]:
+    """n folders standing for n worker machines: each has a copy of the library's
+    config.toml (the same catalogue, the same store) and its own scratch folder;
+    none shares a disk with the library or another machine."""
+    configs = []
+    for i in range(n):
+        folder = library_config.parent.parent / f"machine-{i}"
+        folder.mkdir()
+        (folder / "config.toml").write_text(library_config.read_text())
+        configs.append(folder / "config.toml")
+    return configs
+
+
+def files_in(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*")) if folder.exists() else []
+
+
+def test_three_workers_on_the_s3_store_build_twelve_cuts_one_killed_mid_transcode(
+        pg_url, creds, twelve_clips, tmp_path, monkeypatch):  # fmt: skip
+    """PostgreSQL + SeaweedFS + three `medialib worker` processes, each on a "machine" of
+    its own (own config and scratch folder, no shared disk). One is SIGKILLed while its
+    ffmpeg encodes proxies; its machine's worker is started again, as a service manager
+    would, and sweeps what the dead one left. All 12 cuts complete, each derivative is
+    recorded once, the bucket holds exactly the recorded objects, nothing temporary is left."""
+    monkeypatch.delenv("MEDIALIB_CONFIG", raising=False)
+    monkeypatch.delenv("MEDIALIB_DATABASE", raising=False)
+    bucket = creds.make_bucket("assets-" + uuid.uuid4().hex[:10])
+    config = s3_library(tmp_path / "library", pg_url, creds, bucket,
+                        f'\n[ffmpeg]\nffmpeg = "{realtime_ffmpeg(tmp_path)}"\n')  # fmt: skip
+    cli = _runner(config)
+    add_films(cli, twelve_clips)
+    originals = {k for k in objects(creds, bucket, "library/originals/")}
+    assert len(originals) == 12
+    assert cli("process").code == 0
+    configs = machines(config, 3)
+    workers = Workers(config.parent, tmp_path)
+    try:
+        procs = {workers.start(concurrency=1, config=c).pid: c for c in configs}
+
+        def transcoding(jobs):
+            return [j for j in jobs if j["step"] == "proxy" and j["status"] == "running"
+                    and int(j["worker"].rpartition(":")[2] or 0) in procs]  # fmt: skip
+
+        victim = transcoding(wait_for(cli, transcoding, workers))[0]
+        pid = int(victim["worker"].rpartition(":")[2])
+        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+        argvs = [Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0") for child in children.split()]
+        assert any(b"libx264" in argv for argv in argvs), argvs  # its ffmpeg is encoding right now
+        os.kill(pid, signal.SIGKILL)
+        assert next(p for p in workers.procs if p.pid == pid).wait(timeout=30) == -signal.SIGKILL
+        scratch = procs[pid].parent / "scratch"
+        assert files_in(scratch)  # the dead worker left its fetched original and its work folder
+        workers.start(concurrency=1, config=procs[pid])  # its machine's worker, started again
+
+        jobs = wait_for(cli, all_done(48), workers)  # 12 cuts x (analysis, proxy, poster, storyboard)
+        again = next(j for j in jobs if j["id"] == victim["id"])
+        assert again["attempts"] == 2  # once on the killed worker, once elsewhere
+        assert {j["attempts"] for j in jobs if j["id"] != victim["id"]} == {1}
+        assert "requeued stalled job" in workers.logs()
+    finally:
+        codes = workers.stop()
+    assert [c for p, c in zip(workers.procs, codes) if p.pid != pid] == [0, 0, 0]
+
+    rows = catalogue(pg_url, "SELECT sha256, recipe, status, worker FROM derivative_jobs")
+    assert len(rows) == len({(sha, recipe) for sha, recipe, _, _ in rows})  # each derivative recorded once
+    assert len({sha for sha, *_ in rows}) == 12 and {s for _, _, s, _ in rows} == {"done"}
+    keys = [key for (key,) in catalogue(pg_url, "SELECT storage_key FROM derivative_files")]
+    assert len(keys) == len(set(keys))
+    # the bucket: the 12 originals and exactly the recorded derivatives, no other object
+    stored = objects(creds, bucket)
+    assert set(stored) == originals | {f"library/{key}" for key in keys}
+    assert all(size > 0 for size in stored.values())
+    assert incomplete_uploads(creds, bucket) == []
+    # nothing on any local disk: not in the library folder, not in any machine's scratch
+    assert [p for p in files_in(config.parent) if p.is_file() and p.name != "config.toml"] == []
+    for c in configs:
+        assert files_in(c.parent / "scratch") == [], c
+    assert [p for p in Path("/proc").glob("[0-9]*/cmdline") if str(tmp_path).encode() in _read(p)
+            and b"ffmpeg" in _read(p)] == []  # fmt: skip
+
+
+def test_s3_store_down_jobs_retry_then_fail_and_run_once_it_is_back(pg_url, tmp_path, small_clips, monkeypatch):
+    """A store server of its own, killed after the upload: the worker starts anyway
+    (an outage), every queued step fails to fetch the original, is retried
+    (jobs.max_attempts) and is marked failed with the store named; the worker stays
+    up. With the server back, `jobs retry --failed` builds it."""
+    monkeypatch.delenv("MEDIALIB_CONFIG", raising=False)
+    monkeypatch.delenv("MEDIALIB_DATABASE", raising=False)
+    server = SeaweedFS(tmp_path).start()
+    workers = None
+    try:
+        for key, value in server.env.items():
+            monkeypatch.setenv(key, value)
+        bucket = server.make_bucket("assets-down")
+        config = s3_library(tmp_path / "library", pg_url, server, bucket)
+        cli = _runner(config)
+        add_films(cli, small_clips[:1])
+        assert cli("process").code == 0
+        server.kill()
+        workers = Workers(config.parent, tmp_path)
+        worker = workers.start(concurrency=2)
+        jobs = wait_for(cli, lambda js: len(js) == 3 and all(j["status"] == "failed" for j in js), workers)
+        for job in jobs:
+            assert job["attempts"] == 2, job  # jobs.max_attempts
+            assert f"asset store s3://{bucket}/library/: the S3 server at {server.endpoint} is not answering" \
+                in job["error"], job  # fmt: skip
+        assert catalogue(pg_url, "SELECT DISTINCT status FROM derivative_jobs") == [("failed",)]
+        assert worker.poll() is None  # still up: an outage is not a reason to stop
+        assert "is not answering" in workers.logs() and "retried until it is back" in workers.logs()
+        assert files_in(config.parent / "scratch") == []
+
+        server.start()  # the same data, the same port
+        r = cli("jobs", "retry", "--failed")
+        assert r.code == 0 and r.out.startswith("3 job(s) queued again"), (r.out, r.err)
+        wait_for(cli, all_done(4), workers)
+        assert worker.poll() is None
+        assert workers.stop() == [0]
+        assert files_in(config.parent / "scratch") == []
+    finally:
+        if workers:
+            workers.stop()
+        server.stop()
+
+
+def test_a_worker_on_a_missing_bucket_stops_at_start_in_one_line(pg_url, creds, tmp_path):
+    """A misconfigured store is not an outage: the worker says so and exits 2 before
+    taking a job (it would fail every job the other workers could run)."""
+    bucket = "missing-" + uuid.uuid4().hex[:10]
+    config = s3_library(tmp_path / "library", pg_url, creds, bucket)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIALIB_")}
+    r = subprocess.run([*medialib_cmd(), "--config", str(config), "worker"], capture_output=True, text=True,
+                       env=env, timeout=120)  # fmt: skip
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert r.stderr == f"error: asset store s3://{bucket}/library/: the bucket {bucket!r} does not exist\n"
+    assert catalogue(pg_url, "SELECT count(*) FROM procrastinate_workers") == [(0,)]  # it never registered

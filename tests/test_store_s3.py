@@ -29,7 +29,7 @@ from medialib.storage.local import LocalStore
 from medialib.storage.s3 import S3Store
 from tests.conftest import _runner
 from tests.launch import FAST, make_publishable
-from tests.seaweed import FaultProxy, SeaweedFS
+from tests.seaweed import FaultProxy, SeaweedFS, incomplete_uploads, objects, store_settings
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +45,8 @@ def write_library(root: Path, server: SeaweedFS, assets: str, target: str, extra
     (root / "captions").mkdir(exist_ok=True)
     database = database or f"sqlite:///{root / 'medialib.db'}"
     text = (f'database = "{database}"\nuser = "tester"\n' + FAST
-            + f'[storage]\nbackend = "s3"\nbucket = "{assets}"\nprefix = "library"\n'
-            f'endpoint_url = "{server.endpoint}"\npath_style = true\nscratch = "scratch"\nretries = 2\n'
-            f'[publish]\ntarget = "{target}"\nendpoint_url = "{server.endpoint}"\npath_style = true\nretries = 2\n'
+            + store_settings(server, assets)
+            + f'[publish]\ntarget = "{target}"\nendpoint_url = "{server.endpoint}"\npath_style = true\nretries = 2\n'
             + extra)  # fmt: skip
     (root / "config.toml").write_text(text)
     return root / "config.toml"
@@ -73,20 +72,6 @@ def store_lib(tmp_path: Path, creds: SeaweedFS):  # noqa: ANN201
 def store_lib_any_db(tmp_path: Path, creds: SeaweedFS, db_url: str):  # noqa: ANN201
     """The same on each catalogue engine (SQLite and PostgreSQL, see conftest's db_url)."""
     yield from _store_lib(tmp_path, creds, db_url)
-
-
-def objects(server: SeaweedFS, bucket: str, prefix: str = "") -> dict[str, int]:
-    client, out, token = server.client(), {}, None
-    while True:
-        page = client.list_objects_v2(Bucket=bucket, Prefix=prefix, **({"ContinuationToken": token} if token else {}))
-        out.update({o["Key"]: o["Size"] for o in page.get("Contents", [])})
-        if not page.get("IsTruncated"):
-            return out
-        token = page["NextContinuationToken"]
-
-
-def incomplete_uploads(server: SeaweedFS, bucket: str) -> list[str]:
-    return [u["Key"] for u in server.client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) or []]
 
 
 def one_line_error(r, message: str, code: int) -> None:  # noqa: ANN001
