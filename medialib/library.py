@@ -612,7 +612,15 @@ class Library:
             tgt.close()
 
     def verify(self, on_start: Callable[[int], None] | None = None, on_progress: Progress | None = None) -> FixityReport:
-        """Re-hash every original; see FixityReport for what is reported."""
+        """Re-hash every original; see FixityReport for what is reported. With
+        ``jobs.backend = "procrastinate"`` the workers re-hash them (one queued check
+        per original) and this waits for their outcomes (medialib.jobs.queue.verify)."""
+        from medialib.jobs.backend import uses_queue
+
+        if uses_queue(self.config):
+            from medialib.jobs import queue
+
+            return queue.verify(self, on_start=on_start, on_progress=on_progress)
         from medialib.ingest.fixity import verify_originals
 
         with self.session() as s:

@@ -4,6 +4,7 @@ procrastinate's tables inside it), real ffmpeg on small clips."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from sqlalchemy import create_engine, text
 
 from conftest import _runner, medialib_cmd
 from medialib.media.samples import make_sample
-from tests.seaweed import SeaweedFS, incomplete_uploads, objects, store_settings
+from tests.seaweed import FaultProxy, SeaweedFS, incomplete_uploads, objects, store_settings
 
 QUEUE_SETTINGS = """
 [jobs]
@@ -300,27 +301,34 @@ def realtime_ffmpeg(folder: Path) -> Path:
     return script
 
 
+def kill_mid_transcode(cli, workers: Workers) -> tuple[dict, int]:
+    """SIGKILL the first of ``workers`` seen running a proxy job while its ffmpeg encodes;
+    (that job as `medialib jobs` showed it, the killed pid)."""
+    pids = {p.pid for p in workers.procs}
+
+    def transcoding(jobs):
+        return [j for j in jobs if j["step"] == "proxy" and j["status"] == "running"
+                and int(j["worker"].rpartition(":")[2] or 0) in pids]  # fmt: skip
+
+    victim = transcoding(wait_for(cli, transcoding, workers))[0]
+    pid = int(victim["worker"].rpartition(":")[2])
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    argvs = [Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0") for child in children.split()]
+    assert any(b"libx264" in argv for argv in argvs), argvs  # its ffmpeg is encoding right now
+    os.kill(pid, signal.SIGKILL)
+    assert next(p for p in workers.procs if p.pid == pid).wait(timeout=30) == -signal.SIGKILL
+    return victim, pid
+
+
 def test_worker_killed_mid_transcode_its_job_runs_again_elsewhere(cli, qlib, pg_url, small_clips, workers,
                                                                   tmp_path):  # fmt: skip
     with open(qlib / "config.toml", "a") as fh:
         fh.write(f'\n[ffmpeg]\nffmpeg = "{realtime_ffmpeg(tmp_path)}"\n')
     add_films(cli, small_clips[:5])
     assert cli("process").code == 0
-    procs = {workers.start(concurrency=1).pid: None for _ in range(3)}
-
-    def transcoding(jobs):
-        return [j for j in jobs if j["step"] == "proxy" and j["status"] == "running"
-                and int(j["worker"].rpartition(":")[2] or 0) in procs]  # fmt: skip
-
-    victim = transcoding(wait_for(cli, transcoding, workers))[0]
-    pid = int(victim["worker"].rpartition(":")[2])
-    # the worker's ffmpeg is encoding right now
-    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
-    argvs = [Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0") for child in children.split()]
-    assert any(b"libx264" in argv for argv in argvs), argvs
-    os.kill(pid, signal.SIGKILL)
-    killed = next(p for p in workers.procs if p.pid == pid)
-    assert killed.wait(timeout=30) == -signal.SIGKILL
+    for _ in range(3):
+        workers.start(concurrency=1)
+    victim, pid = kill_mid_transcode(cli, workers)
 
     jobs = wait_for(cli, all_done(20), workers)  # 5 cuts x 4 steps, all done by the two others
     again = next(j for j in jobs if j["id"] == victim["id"])
@@ -530,18 +538,7 @@ def test_three_workers_on_the_s3_store_build_twelve_cuts_one_killed_mid_transcod
     workers = Workers(config.parent, tmp_path)
     try:
         procs = {workers.start(concurrency=1, config=c).pid: c for c in configs}
-
-        def transcoding(jobs):
-            return [j for j in jobs if j["step"] == "proxy" and j["status"] == "running"
-                    and int(j["worker"].rpartition(":")[2] or 0) in procs]  # fmt: skip
-
-        victim = transcoding(wait_for(cli, transcoding, workers))[0]
-        pid = int(victim["worker"].rpartition(":")[2])
-        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
-        argvs = [Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0") for child in children.split()]
-        assert any(b"libx264" in argv for argv in argvs), argvs  # its ffmpeg is encoding right now
-        os.kill(pid, signal.SIGKILL)
-        assert next(p for p in workers.procs if p.pid == pid).wait(timeout=30) == -signal.SIGKILL
+        victim, pid = kill_mid_transcode(cli, workers)
         scratch = procs[pid].parent / "scratch"
         assert files_in(scratch)  # the dead worker left its fetched original and its work folder
         workers.start(concurrency=1, config=procs[pid])  # its machine's worker, started again
@@ -551,6 +548,10 @@ def test_three_workers_on_the_s3_store_build_twelve_cuts_one_killed_mid_transcod
         assert again["attempts"] == 2  # once on the killed worker, once elsewhere
         assert {j["attempts"] for j in jobs if j["id"] != victim["id"]} == {1}
         assert "requeued stalled job" in workers.logs()
+        # fixity on the workers too: each re-reads originals from the bucket
+        r = cli("verify", "--json")
+        assert r.code == 0, (r.out, r.err)
+        assert r.json()["checked"] == 12 and r.json()["ok"]
     finally:
         codes = workers.stop()
     assert [c for p, c in zip(workers.procs, codes) if p.pid != pid] == [0, 0, 0]
@@ -627,3 +628,76 @@ def test_a_worker_on_a_missing_bucket_stops_at_start_in_one_line(pg_url, creds, 
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert r.stderr == f"error: asset store s3://{bucket}/library/: the bucket {bucket!r} does not exist\n"
     assert catalogue(pg_url, "SELECT count(*) FROM procrastinate_workers") == [(0,)]  # it never registered
+
+
+
+# --- fixity checks on the workers (issue 8) ---------------------------------------------------
+
+
+def test_verify_runs_on_the_workers_and_reports_what_the_embedded_check_does(cli, qlib, pg_url, small_clips,
+                                                                             workers):  # fmt: skip
+    """`medialib verify` with the queue: one check per original, run by a worker, waited
+    for; a changed, a missing and an untracked original are reported as the embedded
+    check reports them (exit 1), each outcome is in the audit log with its run."""
+    add_films(cli, small_clips[:3])
+    originals = sorted(p for p in (qlib / "assets" / "originals").rglob("*") if p.is_file())
+    changed, missing = originals[0], originals[1]
+    changed.chmod(0o644)
+    with open(changed, "ab") as fh:
+        fh.write(b"one more byte")
+    missing.unlink()
+    stray = qlib / "assets" / "originals" / "zz" / "zz" / ("0" * 64 + ".mp4")
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"not in the catalogue")
+    workers.start(concurrency=2)
+
+    r = cli("verify", "--json")
+    assert r.code == 1, (r.out, r.err)
+    report = r.json()
+    key = lambda path: str(path.relative_to(qlib / "assets"))  # noqa: E731
+    assert [m["key"] for m in report["missing"]] == [key(missing)]
+    assert [(c["key"], c["actual_sha256"], c["actual_size"]) for c in report["changed"]] == [
+        (key(changed), hashlib.sha256(changed.read_bytes()).hexdigest(), changed.stat().st_size)]
+    assert report["untracked"] == [key(stray)]
+    assert report["checked"] == 2 and report["bytes"] == changed.stat().st_size + originals[2].stat().st_size
+    assert r.err.strip() == "error: verify: 1 missing, 1 changed, 1 untracked"
+
+    jobs = [j for j in cli("jobs", "--json").json() if j["step"] == "verify"]
+    assert len(jobs) == 3 and {j["status"] for j in jobs} == {"done"}
+    events = catalogue(pg_url, "SELECT action, subject, details->>'run' FROM audit_events "
+                               "WHERE action LIKE 'fixity.%' ORDER BY id")  # fmt: skip
+    assert sorted(a for a, _, _ in events) == ["fixity.changed", "fixity.missing", "fixity.ok"]
+    assert len({run for *_, run in events}) == 1  # one run
+    assert {subject for _, subject, _ in events} == {f"original:{key(p)}" for p in originals}
+
+
+def test_verify_checks_that_cannot_read_the_store_are_retried_then_reported(pg_url, creds, small_clips, tmp_path,
+                                                                           monkeypatch):  # fmt: skip
+    """Fault injection, named so: a proxy in front of SeaweedFS answers 500 to every GET of
+    an original. Each queued check records the store's error, is retried, is marked failed;
+    `verify` says in one line that the originals could not be checked (exit 2) and
+    `medialib jobs` shows the error."""
+    monkeypatch.delenv("MEDIALIB_CONFIG", raising=False)
+    monkeypatch.delenv("MEDIALIB_DATABASE", raising=False)
+    bucket = creds.make_bucket("assets-" + uuid.uuid4().hex[:10])
+    config = s3_library(tmp_path / "library", pg_url, creds, bucket)
+    cli = _runner(config)
+    add_films(cli, small_clips[:1])
+    proxy = FaultProxy(creds.endpoint, lambda method, path: (500, "InternalError", "injected")
+                       if method == "GET" and "/library/originals/" in path else None)  # fmt: skip
+    workers = Workers(config.parent, tmp_path)
+    try:
+        config.write_text(config.read_text().replace(creds.endpoint, proxy.endpoint))
+        workers.start(concurrency=1)
+        r = cli("verify")
+        assert r.code == 2, (r.out, r.err)
+        assert r.err.count("\n") == 1 and r.err.startswith(
+            "error: verify: 1 of 1 originals could not be checked by the workers: "
+            f"asset store s3://{bucket}/library/: ")  # fmt: skip
+        assert "InternalError" in r.err and "(see `medialib jobs --status failed`)" in r.err
+        failed = cli("jobs", "--status", "failed", "--json").json()
+        assert [(j["step"], j["attempts"]) for j in failed] == [("verify", 2)]
+        assert "InternalError" in failed[0]["error"]
+    finally:
+        assert workers.stop() == [0]
+        proxy.close()

@@ -24,8 +24,9 @@ def _queue_library(app: App) -> Any:
 @json_option
 @click.pass_context
 def command(ctx: click.Context, status: str | None, as_json: bool) -> None:
-    """List the queued, running, done and failed derivative jobs (with the
-    error and the number of attempts) of the procrastinate queue."""
+    """List the queued, running, done and failed jobs of the procrastinate
+    queue (derivative steps, and fixity checks as step "verify"), with the
+    error and the number of attempts."""
     if ctx.invoked_subcommand is not None:
         return
     lib = _queue_library(ctx.find_object(App))

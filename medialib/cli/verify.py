@@ -16,6 +16,8 @@ def command(app: App, as_json: bool) -> None:
 
     Reports missing files, changed files and untracked files (under
     originals/ in the asset store but not in the catalogue). Exit 1 if any.
+    With jobs.backend = "procrastinate" the workers re-read the originals (one
+    queued check each, recorded in the audit log) and this waits for them.
     """
     with byte_progress(app, "verifying") as (on_start, on_progress):
         report = app.library.verify(on_start=on_start, on_progress=on_progress)

@@ -46,6 +46,7 @@ import asyncio
 import json
 import logging
 import signal
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,10 +55,10 @@ import procrastinate
 from procrastinate import sql as pc_sql
 from procrastinate.schema import SchemaManager
 from procrastinate.worker import Worker
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, noload
 
 from medialib import holders
 from medialib.catalog.models import Cut, DerivativeJob, Film
@@ -69,6 +70,8 @@ from medialib.media import recipes as recipes_mod
 log = logging.getLogger("medialib.jobs.queue")
 
 TASK_NAME = "medialib.build"
+VERIFY_TASK = "medialib.verify"  # one fixity check of one stored original
+TASKS = (TASK_NAME, VERIFY_TASK)
 QUEUE = "medialib"
 SCHEMA_LOCK = 7312002  # advisory lock ids (7312001: catalogue migrations)
 STALLED_LOCK = 7312003
@@ -126,6 +129,10 @@ def make_app(lib: Any, concurrency: int = 1) -> procrastinate.App:
     def _build(sha256: str, step: str) -> str:
         return build(lib, recipes, sha256, step)
 
+    @app.task(name=VERIFY_TASK, queue=QUEUE, retry=retry)
+    def _verify(key: str, sha256: str, size: int, run: str) -> str:
+        return check_original(lib, key, sha256, size, run)
+
     return app
 
 
@@ -165,13 +172,20 @@ def _defer(session: Session, task: Task, step: str, names: list[str], recipes: d
     for name in names:
         job_row(conn, task, name, recipes[name].kind, status="pending", worker="", error="")
     lock = f"{task.sha256}:{step}"
-    args = json.dumps({"sha256": task.sha256, "step": step})
+    return _defer_job(session, TASK_NAME, {"sha256": task.sha256, "step": step}, lock, lock)
+
+
+def _defer_job(session: Session, task_name: str, args: dict[str, Any], lock: str,
+               queueing_lock: str | None) -> int | None:  # fmt: skip
+    """Queue one job in the caller's transaction (procrastinate's own defer function, in a
+    savepoint); its id, or None when ``queueing_lock`` says the same work is queued already."""
     try:
         with session.begin_nested():
             return session.execute(text(
-                "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, :lock, :lock, "
+                "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, :lock, :qlock, "
                 "CAST(:args AS jsonb), NULL)::procrastinate_job_to_defer_v1]))"
-            ), {"queue": QUEUE, "task": TASK_NAME, "lock": lock, "args": args}).scalar()  # fmt: skip
+            ), {"queue": QUEUE, "task": task_name, "lock": lock, "qlock": queueing_lock,
+                "args": json.dumps(args)}).scalar()  # fmt: skip
     except IntegrityError as exc:
         if "queueing_lock" not in str(exc.orig):
             raise
@@ -240,6 +254,108 @@ def build(lib: Any, recipes: dict[str, Any], sha256: str, step: str) -> str:
         with lib.transaction() as s:
             _defer(s, task, "proxy", proxies, recipes)
     return outcome
+
+
+# --- fixity checks on the workers ----------------------------------------------------------
+
+
+FIXITY_ACTIONS = ("fixity.ok", "fixity.changed", "fixity.missing", "fixity.error")
+
+
+def check_original(lib: Any, key: str, sha256: str, size: int, run: str) -> str:
+    """One fixity check (a queued job): re-read the original ``key`` from the store and
+    record the outcome in the audit log, subject ``original:<key>``, with the ``run``
+    it belongs to: ``fixity.ok``, ``fixity.changed`` or ``fixity.missing``. A finding
+    is the job's result, not its failure. A store that cannot be read is: the job
+    records ``fixity.error`` with the message and raises, so the queue retries it.
+    Idempotent: a second run of the same check records a second, later outcome."""
+    try:
+        stored = lib.store.size(key)
+        if stored is None:
+            action, details = "fixity.missing", {}
+        else:
+            actual, actual_size = lib.store.hash_file(key)
+            same = (actual, actual_size) == (sha256, size)
+            action = "fixity.ok" if same else "fixity.changed"
+            details = {} if same else {"actual_sha256": actual, "actual_size": actual_size}
+    except MedialibError as exc:
+        _record_check(lib, "fixity.error", key, sha256, size, run, error=exc.message)
+        raise
+    _record_check(lib, action, key, sha256, size, run, **details)
+    return action
+
+
+def _record_check(lib: Any, action: str, key: str, sha256: str, size: int, run: str, **details: Any) -> None:
+    from medialib.catalog import audit
+
+    with lib.transaction() as s:
+        audit.record(s, lib.actor, action, f"original:{key}", run=run, sha256=sha256, size=size,
+                     worker=holders.me(), **details)  # fmt: skip
+
+
+def verify(lib: Any, on_start: Any = None, on_progress: Any = None, poll: float = 0.5) -> Any:
+    """`medialib verify` with the queue: one fixity check per stored original, queued in
+    one transaction and run by the workers, then waited for; the same FixityReport as
+    the embedded check. Temporary leftovers and untracked objects are found here
+    (a listing, no reading). Raises StoreUnavailable naming the store when checks
+    failed after their attempts (``medialib jobs --status failed`` lists them)."""
+    import uuid
+
+    from medialib.catalog import queries
+    from medialib.catalog.models import AuditEvent
+    from medialib.errors import StoreUnavailable
+    from medialib.ingest.fixity import FixityReport
+    from medialib.ingest.stages import ORIGINALS
+
+    require_postgres(lib.config)
+    ensure_schema(lib.engine)
+    report = FixityReport(removed_temporary=lib.store.sweep_temporary())
+    run = uuid.uuid4().hex[:16]
+    with lib.transaction() as s:
+        first_event = s.scalar(select(func.coalesce(func.max(AuditEvent.id), 0)))
+        recorded = list(s.execute(queries.stored_originals()))
+        for key, sha256, size in recorded:  # a lock, no queueing lock: every run checks every original
+            _defer_job(s, VERIFY_TASK, {"key": key, "sha256": sha256, "size": size, "run": run}, f"verify:{key}", None)
+    expected = {key: (sha256, size) for key, sha256, size in recorded}
+    if on_start is not None:
+        on_start(sum(size for _k, _s, size in recorded))
+    report.untracked = sorted(k for k in lib.store.iter_keys(ORIGINALS) if k not in expected)
+
+    outcome: dict[str, AuditEvent] = {}
+    while True:
+        with lib.session() as s:
+            left = s.scalar(text("SELECT count(*) FROM procrastinate_jobs WHERE task_name = :t AND args->>'run' = :run "
+                                 "AND status IN ('todo', 'doing')"), {"t": VERIFY_TASK, "run": run})  # fmt: skip
+            for event in s.scalars(select(AuditEvent).where(AuditEvent.id > first_event,
+                                                            AuditEvent.action.in_(FIXITY_ACTIONS))):  # fmt: skip
+                key = event.subject.removeprefix("original:")
+                if event.details.get("run") == run and key in expected:
+                    if on_progress is not None and key not in outcome and event.action != "fixity.error":
+                        on_progress(expected[key][1])
+                    outcome[key] = event  # the last outcome of each check counts
+                    first_event = max(first_event, event.id)
+        if not left:
+            break
+        time.sleep(poll)
+
+    errors = []
+    for key, (sha256, size) in expected.items():
+        event = outcome.get(key)
+        if event is None or event.action == "fixity.error":
+            errors.append(event.details.get("error", "") if event is not None else "")
+        elif event.action == "fixity.missing":
+            report.missing.append({"key": key, "sha256": sha256})
+        else:
+            report.checked += 1
+            report.bytes += event.details.get("actual_size", size)
+            if event.action == "fixity.changed":
+                report.changed.append({"key": key, "expected_sha256": sha256, "actual_sha256": event.details[
+                    "actual_sha256"], "expected_size": size, "actual_size": event.details["actual_size"]})  # fmt: skip
+    if errors:
+        first = next((e for e in errors if e), "see the workers' logs")
+        raise StoreUnavailable(f"verify: {len(errors)} of {len(expected)} originals could not be checked by the "
+                               f"workers: {first} (see `medialib jobs --status failed`)")  # fmt: skip
+    return report
 
 
 # --- the worker ---------------------------------------------------------------------------
@@ -359,7 +475,7 @@ SELECT j.id, j.status, j.args, j.attempts, j.scheduled_at,
        (SELECT count(*) FROM procrastinate_events e WHERE e.job_id = j.id AND e.type = 'started') AS runs,
        (SELECT max(e.at) FROM procrastinate_events e WHERE e.job_id = j.id) AS changed_at
   FROM procrastinate_jobs j
- WHERE j.task_name = :task {where}
+ WHERE j.task_name IN (:build, :verify) {where}
  ORDER BY j.id
 """
 
@@ -368,7 +484,7 @@ def list_jobs(lib: Any, *, status: str | None = None, job_id: int | None = None)
     """The queue's jobs with their cut, step, status, attempts and (if failed) the error."""
     require_postgres(lib.config)
     ensure_schema(lib.engine)
-    where, params = "", {"task": TASK_NAME}
+    where, params = "", {"build": TASK_NAME, "verify": VERIFY_TASK}
     if job_id is not None:
         where, params["id"] = "AND j.id = :id", job_id
     with lib.session() as s:
@@ -383,21 +499,42 @@ def list_jobs(lib: Any, *, status: str | None = None, job_id: int | None = None)
                 labels.setdefault(sha, f"{film_slug}#{seq}")
         details: dict[tuple[str, str], list[DerivativeJob]] = {}
         if shas:
-            for job in s.query(DerivativeJob).filter(DerivativeJob.sha256.in_(shas)):
+            for job in s.scalars(select(DerivativeJob).where(DerivativeJob.sha256.in_(shas))
+                                 .options(noload(DerivativeJob.files))):  # fmt: skip
                 details.setdefault((job.sha256, job.kind), []).append(job)
+        check_errors = _check_errors(s, [row.args for row in rows if "run" in row.args])
     out = []
     for row in rows:
-        sha, step = row.args.get("sha256", ""), row.args.get("step", "")
+        sha, step = row.args.get("sha256", ""), row.args.get("step", "verify")
         shown = STATUS.get(row.status, row.status)
         if status and shown != status:
             continue
         mine = details.get((sha, step), [])
         error = next((j.error for j in mine if j.status == "failed" and j.error), "") if shown == "failed" else ""
+        if step == "verify" and shown == "failed":
+            error = check_errors.get((row.args.get("key"), row.args.get("run")), "")
         worker = next((j.worker for j in mine if j.status == "running"), "") if shown == "running" else ""
         out.append({"id": row.id, "cut": labels.get(sha, sha[:12]), "sha256": sha, "step": step, "status": shown,
                     "attempts": int(row.runs), "worker": worker, "error": error,
                     "scheduled_at": row.scheduled_at, "changed_at": row.changed_at})  # fmt: skip
     return out
+
+
+def _check_errors(session: Session, checks: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """(key, run) -> the last error a fixity check recorded, for the given checks' args."""
+    from medialib.catalog.models import AuditEvent
+
+    wanted = {(args.get("key"), args.get("run")) for args in checks}
+    errors: dict[tuple[str, str], str] = {}
+    if wanted:
+        subjects = sorted({f"original:{key}" for key, _run in wanted})
+        for event in session.scalars(select(AuditEvent).where(AuditEvent.action == "fixity.error",
+                                                              AuditEvent.subject.in_(subjects))
+                                     .order_by(AuditEvent.id)):  # fmt: skip
+            found = (event.subject.removeprefix("original:"), event.details.get("run"))
+            if found in wanted:
+                errors[found] = event.details.get("error", "")
+    return errors
 
 
 def retry(lib: Any, job_ids: Sequence[int] = (), *, failed: bool = False) -> list[int]:
@@ -407,13 +544,14 @@ def retry(lib: Any, job_ids: Sequence[int] = (), *, failed: bool = False) -> lis
     ensure_schema(lib.engine)
     with lib.transaction() as s:
         if failed:
-            ids = list(s.scalars(text("SELECT id FROM procrastinate_jobs WHERE task_name = :t AND status = 'failed' "
-                                      "ORDER BY id FOR UPDATE"), {"t": TASK_NAME}))  # fmt: skip
+            ids = list(s.scalars(text("SELECT id FROM procrastinate_jobs WHERE task_name IN (:t, :v) "
+                                      "AND status = 'failed' ORDER BY id FOR UPDATE"),
+                                 {"t": TASK_NAME, "v": VERIFY_TASK}))  # fmt: skip
         else:
             ids = []
             for job_id in job_ids:
-                row = s.execute(text("SELECT status FROM procrastinate_jobs WHERE id = :id AND task_name = :t "
-                                     "FOR UPDATE"), {"id": job_id, "t": TASK_NAME}).first()  # fmt: skip
+                row = s.execute(text("SELECT status FROM procrastinate_jobs WHERE id = :id AND task_name IN (:t, :v) "
+                                     "FOR UPDATE"), {"id": job_id, "t": TASK_NAME, "v": VERIFY_TASK}).first()  # fmt: skip
                 if row is None:
                     raise NotFound(f"job {job_id}: no such job (see `medialib jobs`)")
                 if row.status != "failed":
@@ -431,9 +569,10 @@ def retry(lib: Any, job_ids: Sequence[int] = (), *, failed: bool = False) -> lis
                 if not failed:
                     raise BadInput(f"job {job_id}: the same cut and step is queued already") from None
                 continue
-            s.execute(DerivativeJob.__table__.update().where(
-                DerivativeJob.sha256 == args["sha256"], DerivativeJob.kind == args["step"],
-                DerivativeJob.status == "failed",
-            ).values(status="pending", error="", worker=""))  # fmt: skip
+            if "step" in args:  # a derivative step: its catalogue rows are pending again
+                s.execute(DerivativeJob.__table__.update().where(
+                    DerivativeJob.sha256 == args["sha256"], DerivativeJob.kind == args["step"],
+                    DerivativeJob.status == "failed",
+                ).values(status="pending", error="", worker=""))  # fmt: skip
             done.append(job_id)
     return done
