@@ -496,12 +496,21 @@ class Library:
             existing = [t for t in tracks.tracks_of(s, film) if t.language == language and t.kind == "captions"]
             if existing and existing[0].origin == "human":
                 raise BadInput(f"film {slug!r} already has human captions in {language!r}: a draft never replaces them")
-            storage_key = cut.storage_key
-        with self.store.local_file(storage_key) as source:
-            cues = draft.draft(self.ffmpeg, source, self.ffmpeg.formats, model_setting=self.config["captions.asr_model"],
-                               language=language.split("-")[0], threads=self.config["captions.asr_threads"],
-                               on_progress=on_progress, shape=draft.shape_options(self.config))  # fmt: skip
-        vtt = webvtt.serialize(cues)
+            storage_key, sha256 = cut.storage_key, cut.sha256
+        from medialib.jobs.backend import uses_queue
+
+        if uses_queue(self.config):  # a worker recognises the speech; the track is recorded here
+            from medialib.jobs import queue
+
+            vtt = queue.draft_captions(self, slug, sha256, storage_key, language)
+            cues = webvtt.parse_bytes(vtt.encode("utf-8")).cues
+        else:
+            with self.store.local_file(storage_key) as source:
+                cues = draft.draft(self.ffmpeg, source, self.ffmpeg.formats,
+                                   model_setting=self.config["captions.asr_model"],
+                                   language=language.split("-")[0], threads=self.config["captions.asr_threads"],
+                                   on_progress=on_progress, shape=draft.shape_options(self.config))  # fmt: skip
+            vtt = webvtt.serialize(cues)
         with self.transaction() as s:
             track = tracks.record_draft(s, self, self.actor, get_film(s, slug), language, vtt)
             return {**views.caption_view(track), "cues": len(cues)}

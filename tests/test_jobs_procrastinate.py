@@ -701,3 +701,57 @@ def test_verify_checks_that_cannot_read_the_store_are_retried_then_reported(pg_u
     finally:
         assert workers.stop() == [0]
         proxy.close()
+
+
+# --- caption drafts on the workers (issue 8) -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def speech_clip(tmp_path_factory, ff) -> Path:
+    d = tmp_path_factory.mktemp("qspeech")
+    return make_sample(ff, d / "speech.mp4", duration=6.0, size="320x240",
+                       speech_text="We sat down with the housing office. Together we rebuilt the repairs service.")
+
+
+def test_caption_draft_runs_on_a_worker_and_is_recorded_here(cli, qlib, pg_url, speech_clip, workers):
+    """`captions draft` with the queue: a worker recognises the speech; the track is
+    recorded in this library's captions folder as a machine draft, as without the
+    queue; the hand-over object in the store is removed."""
+    assert cli("film", "add", "talk", "--title", "Talk").code == 0
+    assert cli("cut", "add", "talk", str(speech_clip)).code == 0
+    workers.start(concurrency=1)
+    r = cli("captions", "draft", "talk", "--lang", "en", "--json")
+    assert r.code == 0, r.err
+    track = r.json()
+    assert track["origin"] == "machine" and track["cues"] >= 1
+    assert "housing" in (qlib / "captions" / "talk" / "en.vtt").read_text().lower()
+    jobs = [j for j in cli("jobs", "--json").json() if j["step"] == "captions"]
+    assert [(j["cut"], j["status"], j["attempts"]) for j in jobs] == [("talk#1", "done", 1)]
+    # the worker did it, not this process (which runs no jobs): the job names its worker
+    assert catalogue(pg_url, "SELECT worker_id IS NOT NULL FROM procrastinate_jobs WHERE task_name = 'medialib.draft'") \
+        == [(True,)]  # fmt: skip
+    assert not list((qlib / "assets" / "derived").rglob("*.vtt"))  # the hand-over is gone
+    events = catalogue(pg_url, "SELECT action FROM audit_events WHERE subject = 'film:talk' ORDER BY id")
+    assert events[-1] == ("captions.draft",)
+
+
+def test_caption_draft_that_fails_on_the_worker_is_one_line_and_records_nothing(cli, qlib, pg_url, speech_clip,
+                                                                               workers):  # fmt: skip
+    assert cli("film", "add", "talk", "--title", "Talk").code == 0
+    assert cli("cut", "add", "talk", str(speech_clip)).code == 0
+    original = next((qlib / "assets" / "originals").rglob("*.mp4"))
+    original.unlink()  # the worker cannot read it
+    workers.start(concurrency=1)
+    r = cli("captions", "draft", "talk", "--lang", "en")
+    assert r.code == 2 and r.err.count("\n") == 1, r.err
+    assert r.err.startswith("error: captions draft talk (en): job ") and "missing from the asset store" in r.err
+    assert cli("captions", "list", "talk", "--json").json() == []
+    assert not (qlib / "captions" / "talk").exists()
+    failed = cli("jobs", "--status", "failed", "--json").json()
+    assert [(j["step"], j["attempts"]) for j in failed] == [("captions", 2)]
+    assert "missing from the asset store" in failed[0]["error"]
+    r = cli("jobs", "retry", str(failed[0]["id"]))
+    assert r.code == 2 and r.err == (f"error: job {failed[0]['id']}: a caption draft is not retried; "
+                                     "run `medialib captions draft` again\n")  # fmt: skip
+    r = cli("jobs", "retry", "--failed")
+    assert r.code == 0 and r.out == "0 job(s) queued again\n"

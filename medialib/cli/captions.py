@@ -112,7 +112,8 @@ def draft(app: App, slug: str, language: str, as_json: bool) -> None:
     """Draft captions for SLUG's current cut by offline speech recognition
     (Whisper, setting captions.asr_model). The draft is marked machine-made,
     never replaces human captions, and cannot be approved until a person has
-    corrected it."""
+    corrected it. With jobs.backend = "procrastinate" a worker does the speech
+    recognition and this waits for it, then records the draft here."""
     track = app.library.draft_captions(slug, language)
     if as_json:
         emit_json(track)

@@ -71,7 +71,8 @@ log = logging.getLogger("medialib.jobs.queue")
 
 TASK_NAME = "medialib.build"
 VERIFY_TASK = "medialib.verify"  # one fixity check of one stored original
-TASKS = (TASK_NAME, VERIFY_TASK)
+DRAFT_TASK = "medialib.draft"  # one caption draft (speech recognition) of one cut
+STEP_OF_TASK = {TASK_NAME: "", VERIFY_TASK: "verify", DRAFT_TASK: "captions"}  # the "step" `medialib jobs` shows
 QUEUE = "medialib"
 SCHEMA_LOCK = 7312002  # advisory lock ids (7312001: catalogue migrations)
 STALLED_LOCK = 7312003
@@ -132,6 +133,10 @@ def make_app(lib: Any, concurrency: int = 1) -> procrastinate.App:
     @app.task(name=VERIFY_TASK, queue=QUEUE, retry=retry)
     def _verify(key: str, sha256: str, size: int, run: str) -> str:
         return check_original(lib, key, sha256, size, run)
+
+    @app.task(name=DRAFT_TASK, queue=QUEUE, retry=retry)
+    def _draft(slug: str, sha256: str, key: str, language: str, run: str) -> str:
+        return recognise_speech(lib, slug, sha256, key, language, run)
 
     return app
 
@@ -358,6 +363,80 @@ def verify(lib: Any, on_start: Any = None, on_progress: Any = None, poll: float 
     return report
 
 
+# --- caption drafts on the workers ------------------------------------------------------------
+
+
+def _draft_key(sha256: str, run: str) -> str:
+    """Where a worker leaves the WebVTT of one draft run for the machine that asked."""
+    return f"derived/{sha256}/captions-draft-{run}/draft.vtt"
+
+
+def recognise_speech(lib: Any, slug: str, sha256: str, key: str, language: str, run: str) -> str:
+    """A caption draft (a queued job): speech recognition on the original ``key`` with
+    this machine's settings (captions.asr_model, the cue shape: the same config.toml on
+    every machine), the WebVTT handed back through the asset store at a key of its own
+    run. A failure records ``captions.draft-error`` (subject ``film:<slug>``) and raises,
+    so the queue retries it. Idempotent: a result already stored is not made again."""
+    import os
+    import shutil
+
+    from medialib.captions import draft, webvtt
+
+    result = _draft_key(sha256, run)
+    if lib.store.size(result) is not None:
+        return "drafted before"
+    try:
+        with lib.store.local_file(key) as source:
+            cues = draft.draft(lib.ffmpeg, source, lib.ffmpeg.formats, model_setting=lib.config["captions.asr_model"],
+                               language=language.split("-")[0], threads=lib.config["captions.asr_threads"],
+                               shape=draft.shape_options(lib.config))  # fmt: skip
+        workdir = lib.store.tmp_dir / f"{os.getpid()}-{os.urandom(8).hex()}.d"  # swept if this process dies
+        workdir.mkdir(parents=True)
+        try:
+            path = workdir / "draft.vtt"
+            path.write_text(webvtt.serialize(cues), encoding="utf-8")
+            lib.store.put_derived(path, result)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    except MedialibError as exc:
+        from medialib.catalog import audit
+
+        with lib.transaction() as s:
+            audit.record(s, lib.actor, "captions.draft-error", f"film:{slug}", run=run, language=language,
+                         error=exc.message, worker=holders.me())  # fmt: skip
+        raise
+    return f"drafted {len(cues)} cues"
+
+
+def draft_captions(lib: Any, slug: str, sha256: str, key: str, language: str, poll: float = 0.5) -> str:
+    """`medialib captions draft` with the queue: queue the speech recognition, wait for
+    a worker to do it, and return the WebVTT text (removed from the store once read;
+    the caller records the track in its own captions folder). Raises StepFailed with
+    the worker's message when the job failed after its attempts."""
+    import uuid
+
+    require_postgres(lib.config)
+    ensure_schema(lib.engine)
+    run = uuid.uuid4().hex[:12]  # a derived key's hash part: 12 hex digits
+    args = {"slug": slug, "sha256": sha256, "key": key, "language": language, "run": run}
+    with lib.transaction() as s:
+        job_id = _defer_job(s, DRAFT_TASK, args, f"draft:{sha256}:{language}", None)
+    while True:
+        with lib.session() as s:
+            status = s.scalar(text("SELECT status FROM procrastinate_jobs WHERE id = :id"), {"id": job_id})
+            if status not in ("todo", "doing"):
+                reason = _draft_errors(s, [args]).get((slug, run)) or (
+                    f"it ended {STATUS.get(status, status)}; see the workers' logs")  # fmt: skip
+                break
+        time.sleep(poll)
+    result = _draft_key(sha256, run)
+    if status != "succeeded":
+        raise StepFailed(f"captions draft {slug} ({language}): job {job_id} failed: {reason}")
+    vtt = lib.store.read_bytes(result).decode("utf-8")
+    lib.store.remove_tree(result.rsplit("/", 1)[0])
+    return vtt
+
+
 # --- the worker ---------------------------------------------------------------------------
 
 
@@ -471,11 +550,11 @@ async def requeue_stalled(app: procrastinate.App, stalled_after: float) -> list[
 
 
 _LIST = """
-SELECT j.id, j.status, j.args, j.attempts, j.scheduled_at,
+SELECT j.id, j.task_name, j.status, j.args, j.attempts, j.scheduled_at,
        (SELECT count(*) FROM procrastinate_events e WHERE e.job_id = j.id AND e.type = 'started') AS runs,
        (SELECT max(e.at) FROM procrastinate_events e WHERE e.job_id = j.id) AS changed_at
   FROM procrastinate_jobs j
- WHERE j.task_name IN (:build, :verify) {where}
+ WHERE j.task_name IN (:build, :verify, :draft) {where}
  ORDER BY j.id
 """
 
@@ -484,7 +563,7 @@ def list_jobs(lib: Any, *, status: str | None = None, job_id: int | None = None)
     """The queue's jobs with their cut, step, status, attempts and (if failed) the error."""
     require_postgres(lib.config)
     ensure_schema(lib.engine)
-    where, params = "", {"build": TASK_NAME, "verify": VERIFY_TASK}
+    where, params = "", {"build": TASK_NAME, "verify": VERIFY_TASK, "draft": DRAFT_TASK}
     if job_id is not None:
         where, params["id"] = "AND j.id = :id", job_id
     with lib.session() as s:
@@ -502,17 +581,21 @@ def list_jobs(lib: Any, *, status: str | None = None, job_id: int | None = None)
             for job in s.scalars(select(DerivativeJob).where(DerivativeJob.sha256.in_(shas))
                                  .options(noload(DerivativeJob.files))):  # fmt: skip
                 details.setdefault((job.sha256, job.kind), []).append(job)
-        check_errors = _check_errors(s, [row.args for row in rows if "run" in row.args])
+        check_errors = _check_errors(s, [row.args for row in rows if row.task_name == VERIFY_TASK])
+        draft_errors = _draft_errors(s, [row.args for row in rows if row.task_name == DRAFT_TASK])
     out = []
     for row in rows:
-        sha, step = row.args.get("sha256", ""), row.args.get("step", "verify")
+        sha, step = row.args.get("sha256", ""), row.args.get("step") or STEP_OF_TASK[row.task_name]
         shown = STATUS.get(row.status, row.status)
         if status and shown != status:
             continue
         mine = details.get((sha, step), [])
         error = next((j.error for j in mine if j.status == "failed" and j.error), "") if shown == "failed" else ""
-        if step == "verify" and shown == "failed":
-            error = check_errors.get((row.args.get("key"), row.args.get("run")), "")
+        if shown == "failed" and row.task_name != TASK_NAME:
+            if row.task_name == VERIFY_TASK:
+                error = check_errors.get((row.args.get("key"), row.args.get("run")), "")
+            else:
+                error = draft_errors.get((row.args.get("slug"), row.args.get("run")), "")
         worker = next((j.worker for j in mine if j.status == "running"), "") if shown == "running" else ""
         out.append({"id": row.id, "cut": labels.get(sha, sha[:12]), "sha256": sha, "step": step, "status": shown,
                     "attempts": int(row.runs), "worker": worker, "error": error,
@@ -522,24 +605,35 @@ def list_jobs(lib: Any, *, status: str | None = None, job_id: int | None = None)
 
 def _check_errors(session: Session, checks: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
     """(key, run) -> the last error a fixity check recorded, for the given checks' args."""
+    return _recorded_errors(session, "fixity.error", "original", [(a.get("key"), a.get("run")) for a in checks])
+
+
+def _draft_errors(session: Session, drafts: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """(slug, run) -> the last error a caption draft job recorded, for the given jobs' args."""
+    return _recorded_errors(session, "captions.draft-error", "film", [(a.get("slug"), a.get("run")) for a in drafts])
+
+
+def _recorded_errors(session: Session, action: str, kind: str, wanted_pairs: list[tuple[Any, Any]]
+                     ) -> dict[tuple[str, str], str]:  # fmt: skip
     from medialib.catalog.models import AuditEvent
 
-    wanted = {(args.get("key"), args.get("run")) for args in checks}
+    wanted = set(wanted_pairs)
     errors: dict[tuple[str, str], str] = {}
     if wanted:
-        subjects = sorted({f"original:{key}" for key, _run in wanted})
-        for event in session.scalars(select(AuditEvent).where(AuditEvent.action == "fixity.error",
+        subjects = sorted({f"{kind}:{name}" for name, _run in wanted})
+        for event in session.scalars(select(AuditEvent).where(AuditEvent.action == action,
                                                               AuditEvent.subject.in_(subjects))
                                      .order_by(AuditEvent.id)):  # fmt: skip
-            found = (event.subject.removeprefix("original:"), event.details.get("run"))
+            found = (event.subject.removeprefix(f"{kind}:"), event.details.get("run"))
             if found in wanted:
                 errors[found] = event.details.get("error", "")
     return errors
 
 
 def retry(lib: Any, job_ids: Sequence[int] = (), *, failed: bool = False) -> list[int]:
-    """Queue failed jobs again (by id, or every failed one); returns their ids.
-    NotFound for an unknown id, BadInput for a job that is not failed."""
+    """Queue failed derivative steps and fixity checks again (by id, or every failed
+    one); returns their ids. NotFound for an unknown id, BadInput for a job that is
+    not failed or is a caption draft (asked for again with `captions draft`)."""
     require_postgres(lib.config)
     ensure_schema(lib.engine)
     with lib.transaction() as s:
@@ -550,10 +644,13 @@ def retry(lib: Any, job_ids: Sequence[int] = (), *, failed: bool = False) -> lis
         else:
             ids = []
             for job_id in job_ids:
-                row = s.execute(text("SELECT status FROM procrastinate_jobs WHERE id = :id AND task_name IN (:t, :v) "
-                                     "FOR UPDATE"), {"id": job_id, "t": TASK_NAME, "v": VERIFY_TASK}).first()  # fmt: skip
+                row = s.execute(text("SELECT status, task_name FROM procrastinate_jobs WHERE id = :id "
+                                     "AND task_name IN (:t, :v, :d) FOR UPDATE"),
+                                {"id": job_id, "t": TASK_NAME, "v": VERIFY_TASK, "d": DRAFT_TASK}).first()  # fmt: skip
                 if row is None:
                     raise NotFound(f"job {job_id}: no such job (see `medialib jobs`)")
+                if row.task_name == DRAFT_TASK:  # its asker stopped waiting: nobody would record the result
+                    raise BadInput(f"job {job_id}: a caption draft is not retried; run `medialib captions draft` again")
                 if row.status != "failed":
                     raise BadInput(f"job {job_id}: it is {STATUS.get(row.status, row.status)}, not failed: "
                                    "only a failed job can be retried")  # fmt: skip
