@@ -755,3 +755,33 @@ def test_caption_draft_that_fails_on_the_worker_is_one_line_and_records_nothing(
                                      "run `medialib captions draft` again\n")  # fmt: skip
     r = cli("jobs", "retry", "--failed")
     assert r.code == 0 and r.out == "0 job(s) queued again\n"
+
+
+def test_process_wait_waits_for_the_workers_and_reports_like_the_embedded_default(cli, qlib, small_clips, workers):
+    """`process --wait` (the launch script's way): queue, wait for the workers, then say
+    what was built; exit 1 naming the failures when a cut could not be built."""
+    from medialib.library import Library
+    from medialib.media import recipes
+
+    with Library.open(qlib / "config.toml", env={}) as lib:
+        per_cut = len(recipes.resolve(lib.config["recipes"]))  # analysis, two proxies, poster, storyboard
+    add_films(cli, small_clips[:2])
+    workers.start(concurrency=2)
+    r = cli("process", "--wait", "--json")
+    assert r.code == 0, r.err
+    assert r.json()["waited"] == {"built": 2 * per_cut, "failed": [], "missing": []}
+    for slug in ("film-0", "film-1"):  # built when process returned
+        kinds = {d["kind"] for d in cli("film", "show", slug, "--json").json()["derivatives"]}
+        assert {"proxy", "poster", "storyboard"} <= kinds
+
+    assert cli("film", "add", "film-2", "--title", "Film 2").code == 0
+    assert cli("cut", "add", "film-2", str(small_clips[2])).code == 0
+    sha = cli("cut", "list", "film-2", "--json").json()[0]["sha256"]
+    third = [p for p in (qlib / "assets" / "originals").rglob("*.mp4") if p.stem == sha]
+    assert len(third) == 1
+    third[0].unlink()  # the new film's original is gone: its steps fail
+    r = cli("process", "--wait")
+    assert r.code == 1, (r.out, r.err)
+    assert r.err == ("error: process: 3 derivative(s) failed, 2 not built (see `medialib jobs --status failed`)\n")
+    assert "original missing" in r.out and "not built" in r.out
+    assert f"{2 * per_cut} built, 3 failed, 2 not built" in r.out

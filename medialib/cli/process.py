@@ -16,9 +16,12 @@ from medialib.errors import CheckFailed
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Cuts worked on at once, and so the most ffmpeg processes (default: setting 'jobs.workers', else one per CPU core, two for short clips).")
 @click.option("--retry-failed", is_flag=True, help="Run again the derivatives that failed before.")
+@click.option("--wait", is_flag=True, help="With the job queue: wait until the workers have built everything "
+              "queued for these films, then report as without the queue (exit 1 if anything failed).")
 @json_option
 @pass_app
-def command(app: App, slugs: tuple[str, ...], jobs: int | None, retry_failed: bool, as_json: bool) -> None:
+def command(app: App, slugs: tuple[str, ...], jobs: int | None, retry_failed: bool, wait: bool,
+            as_json: bool) -> None:  # fmt: skip
     """Build the missing derivatives of every cut of the given films (all films
     if none): loudness analysis, web proxies (720p and 360p), posters and a
     storyboard, as the recipes in config.toml say.
@@ -28,11 +31,12 @@ def command(app: App, slugs: tuple[str, ...], jobs: int | None, retry_failed: bo
     carry on; exit 1 if any derivative failed (see `medialib qc SLUG`).
 
     With jobs.backend = "procrastinate" the steps are queued instead, for
-    `medialib worker` to run (see `medialib jobs`).
+    `medialib worker` to run (see `medialib jobs`), and --jobs does not apply
+    (each worker's --concurrency does); --wait waits for the workers.
     """
     lib = app.library
     if lib.config["jobs.backend"] == "procrastinate":
-        _enqueue(lib, slugs, retry_failed, as_json)
+        _enqueue(lib, slugs, retry_failed, wait, as_json)
         return
     with _progress(app) as on_event:
         report = lib.process(slugs, jobs=jobs or 0, retry_failed=retry_failed, on_event=on_event)
@@ -49,9 +53,27 @@ def command(app: App, slugs: tuple[str, ...], jobs: int | None, retry_failed: bo
         raise CheckFailed(f"process: {report.count('failed')} derivative(s) failed (rerun with --retry-failed)")
 
 
-def _enqueue(lib: Any, slugs: tuple[str, ...], retry_failed: bool, as_json: bool) -> None:
-    """jobs.backend = "procrastinate": queue the steps for `medialib worker`, say what was queued."""
+def _enqueue(lib: Any, slugs: tuple[str, ...], retry_failed: bool, wait: bool, as_json: bool) -> None:
+    """jobs.backend = "procrastinate": queue the steps for `medialib worker`, say what was
+    queued; with ``wait``, wait for the workers and say what was built and what failed."""
     report = lib.process(slugs, retry_failed=retry_failed)
+    if wait:
+        from medialib.jobs import queue
+
+        outcome = queue.wait(lib, slugs)
+        if as_json:
+            emit_json({**report.as_dict(), "waited": outcome})
+        else:
+            rows = [(f["cut"], f["recipe"], "failed", f["error"]) for f in outcome["failed"]]
+            rows += [(m["cut"], m["recipe"], "not built", "") for m in outcome["missing"]]
+            if rows:
+                table(["cut", "recipe", "status", "error"], rows)
+            click.echo(f"{outcome['built']} built, {len(outcome['failed'])} failed, "
+                       f"{len(outcome['missing'])} not built")  # fmt: skip
+        if outcome["failed"] or outcome["missing"]:
+            raise CheckFailed(f"process: {len(outcome['failed'])} derivative(s) failed, {len(outcome['missing'])} "
+                              "not built (see `medialib jobs --status failed`)")  # fmt: skip
+        return
     if as_json:
         emit_json(report.as_dict())
     else:

@@ -219,6 +219,38 @@ def enqueue(lib: Any, slugs: Sequence[str] = (), *, retry_failed: bool = False) 
     return report
 
 
+def wait(lib: Any, slugs: Sequence[str] = (), poll: float = 0.5) -> dict[str, Any]:
+    """Wait until no derivative step of the given films' cuts (all films if none) is queued
+    or running, then say how their derivatives stand: ``built`` (done), ``failed`` (cut,
+    recipe, error) and ``missing`` (cut, recipe: never built, e.g. proxies whose analysis
+    failed). The analysis job queues the proxies in the transaction that records it, so
+    no queued job left means no step left to come."""
+    require_postgres(lib.config)
+    ensure_schema(lib.engine)
+    recipes = recipes_mod.resolve(lib.config["recipes"])
+    with lib.session() as s:
+        shas = sorted({task.sha256 for task in plan(s, recipes, slugs, False)})
+    while shas:
+        with lib.session() as s:
+            left = s.scalar(text("SELECT count(*) FROM procrastinate_jobs WHERE task_name = :t AND status IN "
+                                 "('todo', 'doing') AND args->>'sha256' = ANY(:shas)"),
+                            {"t": TASK_NAME, "shas": shas})  # fmt: skip
+        if not left:
+            break
+        time.sleep(poll)
+    outcome: dict[str, Any] = {"built": 0, "failed": [], "missing": []}
+    with lib.session() as s:
+        for task in plan(s, recipes, slugs, False):
+            outcome["built"] += len(task.wanted) - len(task.todo) - len(task.failed) - len(task.busy)
+            outcome["missing"] += [{"cut": task.label, "recipe": name} for name in task.todo + task.busy]
+            for name in task.failed:
+                error = s.scalar(select(DerivativeJob.error).where(
+                    DerivativeJob.sha256 == task.sha256, DerivativeJob.recipe == name,
+                    DerivativeJob.recipe_hash == task.wanted[name]))  # fmt: skip
+                outcome["failed"].append({"cut": task.label, "recipe": name, "error": error or ""})
+    return outcome
+
+
 # --- the task function (runs in a worker) -----------------------------------------------
 
 
