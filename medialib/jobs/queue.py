@@ -358,19 +358,24 @@ def verify(lib: Any, on_start: Any = None, on_progress: Any = None, poll: float 
         on_start(sum(size for _k, _s, size in recorded))
     report.untracked = sorted(k for k in lib.store.iter_keys(ORIGINALS) if k not in expected)
 
+    # Every poll reads all of the run's outcomes so far (ids are handed out before commits,
+    # so a later id can be seen before an earlier one); the jobs are counted first, so
+    # once none is left every outcome they recorded is visible to the read that follows.
     outcome: dict[str, AuditEvent] = {}
+    counted: set[str] = set()  # checks whose bytes the progress shows
     while True:
         with lib.session() as s:
             left = s.scalar(text("SELECT count(*) FROM procrastinate_jobs WHERE task_name = :t AND args->>'run' = :run "
                                  "AND status IN ('todo', 'doing')"), {"t": VERIFY_TASK, "run": run})  # fmt: skip
             for event in s.scalars(select(AuditEvent).where(AuditEvent.id > first_event,
-                                                            AuditEvent.action.in_(FIXITY_ACTIONS))):  # fmt: skip
+                                                            AuditEvent.action.in_(FIXITY_ACTIONS))
+                                   .order_by(AuditEvent.id)):  # fmt: skip
                 key = event.subject.removeprefix("original:")
                 if event.details.get("run") == run and key in expected:
-                    if on_progress is not None and key not in outcome and event.action != "fixity.error":
+                    if on_progress is not None and key not in counted and event.action != "fixity.error":
+                        counted.add(key)
                         on_progress(expected[key][1])
                     outcome[key] = event  # the last outcome of each check counts
-                    first_event = max(first_event, event.id)
         if not left:
             break
         time.sleep(poll)
