@@ -411,12 +411,26 @@ class CancellableCopy:
     def __init__(self, on_progress: Progress | None) -> None:
         self._cancel = threading.Event()
         self._user_progress = on_progress
+        self._result: tuple[str, int] | None = None  # (sha256, size) once copied
+        self._error: BaseException | None = None
 
     def _progress(self, n: int) -> None:
         if self._cancel.is_set():
             raise Cancelled()
         if self._user_progress is not None:
             self._user_progress(n)
+
+    def _wait(self) -> None:  # the store's own: join the copy and release the source
+        raise NotImplementedError
+
+    def _copied(self, prefix: str, ext: str, flat: bool) -> tuple[str, str, int]:
+        """Wait for the copy; (the content key it belongs under, sha256, size), or the copy's error raised."""
+        self._wait()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        sha, size = self._result
+        return (f"{prefix}/{sha}.{ext}" if flat else content_key(prefix, sha, ext)), sha, size
 
 
 class PendingPut(CancellableCopy):
@@ -426,8 +440,6 @@ class PendingPut(CancellableCopy):
                  expect: os.stat_result | None) -> None:  # fmt: skip
         super().__init__(on_progress)
         self.store, self.source, self.expect = store, source, expect
-        self._result: tuple[str, int] | None = None  # (sha256, size) once copied
-        self._error: BaseException | None = None
         store.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.tmp = store.tmp_dir / f"{os.getpid()}-{os.urandom(8).hex()}.part"
         try:
@@ -464,12 +476,7 @@ class PendingPut(CancellableCopy):
     def finish(self, prefix: str, ext: str, *, mode: int = 0o444, flat: bool = False) -> Stored:
         """Wait for the copy, then move it to ``prefix/ab/cd/<sha>.<ext>`` (see LocalStore.put_file)."""
         try:
-            self._wait()
-            if self._error is not None:
-                raise self._error
-            assert self._result is not None
-            sha, size = self._result
-            key = f"{prefix}/{sha}.{ext}" if flat else content_key(prefix, sha, ext)
+            key, sha, size = self._copied(prefix, ext, flat)
             final = self.store.root / key
             if final.exists():
                 if final.stat().st_size != size:

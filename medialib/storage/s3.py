@@ -29,7 +29,7 @@ from typing import Any
 
 from medialib import holders
 from medialib.errors import BadInput, IntegrityError, MedialibError, ObjectMissing, StoreUnavailable
-from medialib.storage.local import (_KEY_RE, CancellableCopy, Progress, Stored, _changed, _hash_path, content_key,
+from medialib.storage.local import (_KEY_RE, CancellableCopy, Progress, Stored, _changed, _hash_path,
                                     sweep_dead_writers)  # fmt: skip
 
 TMP = "tmp/"
@@ -343,8 +343,6 @@ class S3PendingPut(CancellableCopy):
         super().__init__(on_progress)
         self.store, self.source, self.expect = store, source, expect
         self.tmp = f"{TMP}{holders.me()}-{os.urandom(8).hex()}.part"
-        self._result: tuple[str, int] | None = None
-        self._error: BaseException | None = None
         try:
             self._src = open(source, "rb", buffering=0)  # noqa: SIM115 - closed by _wait
         except OSError as exc:
@@ -434,12 +432,7 @@ class S3PendingPut(CancellableCopy):
         object does not check out. ``mode`` is the local store's and means nothing here."""
         store = self.store
         try:
-            self._wait()
-            if self._error is not None:
-                raise self._error
-            assert self._result is not None
-            sha, size = self._result
-            key = f"{prefix}/{sha}.{ext}" if flat else content_key(prefix, sha, ext)
+            key, sha, size = self._copied(prefix, ext, flat)
             full = store._key(key)
             existing = store._head(full, key)
             if existing is not None:
