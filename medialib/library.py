@@ -506,10 +506,7 @@ class Library:
             cues = webvtt.parse_bytes(vtt.encode("utf-8")).cues
         else:
             with self.store.local_file(storage_key) as source:
-                cues = draft.draft(self.ffmpeg, source, self.ffmpeg.formats,
-                                   model_setting=self.config["captions.asr_model"],
-                                   language=language.split("-")[0], threads=self.config["captions.asr_threads"],
-                                   on_progress=on_progress, shape=draft.shape_options(self.config))  # fmt: skip
+                cues = draft.draft_with_settings(self.ffmpeg, source, self.config, language, on_progress)
             vtt = webvtt.serialize(cues)
         with self.transaction() as s:
             track = tracks.record_draft(s, self, self.actor, get_film(s, slug), language, vtt)

@@ -633,6 +633,16 @@ def _has_audio(probe: Mapping[str, Any]) -> bool:
     return any(s.get("codec_type") == "audio" for s in probe.get("streams", []))
 
 
+def draft_with_settings(ff: FFmpeg, src_path: str | os.PathLike[str], config: Mapping[str, Any], language: str,
+                        on_progress: ProgressFn | None = None) -> list[Cue]:
+    """``draft`` with a library's settings (captions.asr_model, asr_threads, the cue shape)
+    for a caption language tag ("en-GB" is recognised as "en"): what `captions draft` runs,
+    in process or on a worker."""
+    return draft(ff, src_path, ff.formats, model_setting=config["captions.asr_model"],
+                 language=language.split("-")[0], threads=config["captions.asr_threads"],
+                 on_progress=on_progress, shape=shape_options(config))  # fmt: skip
+
+
 def draft(
     ff: FFmpeg,
     src_path: str | os.PathLike[str],

@@ -371,10 +371,7 @@ class Runner:
 
     def _error_of(self, task: Task, name: str) -> str:
         with self.lib.session() as s:
-            return s.scalar(select(DerivativeJob.error).where(
-                DerivativeJob.sha256 == task.sha256, DerivativeJob.recipe == name,
-                DerivativeJob.recipe_hash == task.wanted[name],
-            )) or ""  # fmt: skip
+            return job_error(s, task, name)
 
     def _finish(self, task: Task, names: list[str], result: Result, seconds: float) -> None:
         """Move the checked outputs into place, then record them and mark the jobs done."""
@@ -410,6 +407,14 @@ class Runner:
 
 _JOBS = DerivativeJob.__table__
 _FILES = DerivativeFile.__table__
+
+
+def job_error(session: Session, task: Task, name: str) -> str:
+    """The message a failed derivative job of ``task``'s recipe ``name`` recorded ("" if none)."""
+    return session.scalar(select(DerivativeJob.error).where(
+        DerivativeJob.sha256 == task.sha256, DerivativeJob.recipe == name,
+        DerivativeJob.recipe_hash == task.wanted[name],
+    )) or ""  # fmt: skip
 
 
 def job_row(conn: Connection, task: Task, name: str, kind: str, **fields: Any) -> int:

@@ -64,7 +64,7 @@ from medialib import holders
 from medialib.catalog.models import Cut, DerivativeJob, Film
 from medialib.errors import BadInput, MedialibError, NotFound, StoreUnavailable
 from medialib.jobs.backend import require_postgres
-from medialib.jobs.process import ORDER, Runner, Task, claim, job_row, plan
+from medialib.jobs.process import ORDER, Runner, Task, claim, job_error, job_row, plan
 from medialib.media import recipes as recipes_mod
 
 log = logging.getLogger("medialib.jobs.queue")
@@ -219,6 +219,22 @@ def enqueue(lib: Any, slugs: Sequence[str] = (), *, retry_failed: bool = False) 
     return report
 
 
+def _wait_for_jobs(lib: Any, where: str, params: dict[str, Any], poll: float,
+                   each: Any = None) -> None:  # fmt: skip
+    """Until no job matching ``where`` (SQL on procrastinate_jobs) is queued or running.
+    ``each(session)`` runs after every count, in the same session: once the count is
+    zero, whatever those jobs committed before finishing is visible to it."""
+    while True:
+        with lib.session() as s:
+            left = s.scalar(text(f"SELECT count(*) FROM procrastinate_jobs WHERE {where} "
+                                 "AND status IN ('todo', 'doing')"), params)  # fmt: skip
+            if each is not None:
+                each(s)
+        if not left:
+            return
+        time.sleep(poll)
+
+
 def wait(lib: Any, slugs: Sequence[str] = (), poll: float = 0.5) -> dict[str, Any]:
     """Wait until no derivative step of the given films' cuts (all films if none) is queued
     or running, then say how their derivatives stand: ``built`` (done), ``failed`` (cut,
@@ -230,24 +246,15 @@ def wait(lib: Any, slugs: Sequence[str] = (), poll: float = 0.5) -> dict[str, An
     recipes = recipes_mod.resolve(lib.config["recipes"])
     with lib.session() as s:
         shas = sorted({task.sha256 for task in plan(s, recipes, slugs, False)})
-    while shas:
-        with lib.session() as s:
-            left = s.scalar(text("SELECT count(*) FROM procrastinate_jobs WHERE task_name = :t AND status IN "
-                                 "('todo', 'doing') AND args->>'sha256' = ANY(:shas)"),
-                            {"t": TASK_NAME, "shas": shas})  # fmt: skip
-        if not left:
-            break
-        time.sleep(poll)
+    if shas:
+        _wait_for_jobs(lib, "task_name = :t AND args->>'sha256' = ANY(:shas)", {"t": TASK_NAME, "shas": shas}, poll)
     outcome: dict[str, Any] = {"built": 0, "failed": [], "missing": []}
     with lib.session() as s:
         for task in plan(s, recipes, slugs, False):
             outcome["built"] += len(task.wanted) - len(task.todo) - len(task.failed) - len(task.busy)
             outcome["missing"] += [{"cut": task.label, "recipe": name} for name in task.todo + task.busy]
-            for name in task.failed:
-                error = s.scalar(select(DerivativeJob.error).where(
-                    DerivativeJob.sha256 == task.sha256, DerivativeJob.recipe == name,
-                    DerivativeJob.recipe_hash == task.wanted[name]))  # fmt: skip
-                outcome["failed"].append({"cut": task.label, "recipe": name, "error": error or ""})
+            outcome["failed"] += [{"cut": task.label, "recipe": name, "error": job_error(s, task, name)}
+                                  for name in task.failed]  # fmt: skip
     return outcome
 
 
@@ -363,22 +370,20 @@ def verify(lib: Any, on_start: Any = None, on_progress: Any = None, poll: float 
     # once none is left every outcome they recorded is visible to the read that follows.
     outcome: dict[str, AuditEvent] = {}
     counted: set[str] = set()  # checks whose bytes the progress shows
-    while True:
-        with lib.session() as s:
-            left = s.scalar(text("SELECT count(*) FROM procrastinate_jobs WHERE task_name = :t AND args->>'run' = :run "
-                                 "AND status IN ('todo', 'doing')"), {"t": VERIFY_TASK, "run": run})  # fmt: skip
-            for event in s.scalars(select(AuditEvent).where(AuditEvent.id > first_event,
-                                                            AuditEvent.action.in_(FIXITY_ACTIONS))
-                                   .order_by(AuditEvent.id)):  # fmt: skip
-                key = event.subject.removeprefix("original:")
-                if event.details.get("run") == run and key in expected:
-                    if on_progress is not None and key not in counted and event.action != "fixity.error":
-                        counted.add(key)
-                        on_progress(expected[key][1])
-                    outcome[key] = event  # the last outcome of each check counts
-        if not left:
-            break
-        time.sleep(poll)
+
+    def read_outcomes(s: Session) -> None:
+        for event in s.scalars(select(AuditEvent).where(AuditEvent.id > first_event,
+                                                        AuditEvent.action.in_(FIXITY_ACTIONS))
+                               .order_by(AuditEvent.id)):  # fmt: skip
+            key = event.subject.removeprefix("original:")
+            if event.details.get("run") == run and key in expected:
+                if on_progress is not None and key not in counted and event.action != "fixity.error":
+                    counted.add(key)
+                    on_progress(expected[key][1])
+                outcome[key] = event  # the last outcome of each check counts
+
+    _wait_for_jobs(lib, "task_name = :t AND args->>'run' = :run", {"t": VERIFY_TASK, "run": run}, poll,
+                   read_outcomes)  # fmt: skip
 
     errors = []
     for key, (sha256, size) in expected.items():
@@ -424,9 +429,7 @@ def recognise_speech(lib: Any, slug: str, sha256: str, key: str, language: str, 
         return "drafted before"
     try:
         with lib.store.local_file(key) as source:
-            cues = draft.draft(lib.ffmpeg, source, lib.ffmpeg.formats, model_setting=lib.config["captions.asr_model"],
-                               language=language.split("-")[0], threads=lib.config["captions.asr_threads"],
-                               shape=draft.shape_options(lib.config))  # fmt: skip
+            cues = draft.draft_with_settings(lib.ffmpeg, source, lib.config, language)
         workdir = lib.store.tmp_dir / f"{os.getpid()}-{os.urandom(8).hex()}.d"  # swept if this process dies
         workdir.mkdir(parents=True)
         try:
@@ -458,14 +461,11 @@ def draft_captions(lib: Any, slug: str, sha256: str, key: str, language: str, po
     args = {"slug": slug, "sha256": sha256, "key": key, "language": language, "run": run}
     with lib.transaction() as s:
         job_id = _defer_job(s, DRAFT_TASK, args, f"draft:{sha256}:{language}", None)
-    while True:
-        with lib.session() as s:
-            status = s.scalar(text("SELECT status FROM procrastinate_jobs WHERE id = :id"), {"id": job_id})
-            if status not in ("todo", "doing"):
-                reason = _draft_errors(s, [args]).get((slug, run)) or (
-                    f"it ended {STATUS.get(status, status)}; see the workers' logs")  # fmt: skip
-                break
-        time.sleep(poll)
+    _wait_for_jobs(lib, "id = :id", {"id": job_id}, poll)
+    with lib.session() as s:
+        status = s.scalar(text("SELECT status FROM procrastinate_jobs WHERE id = :id"), {"id": job_id})
+        reason = _draft_errors(s, [args]).get((slug, run)) or (
+            f"it ended {STATUS.get(status, status)}; see the workers' logs")  # fmt: skip
     result = _draft_key(sha256, run)
     if status != "succeeded":
         raise StepFailed(f"captions draft {slug} ({language}): job {job_id} failed: {reason}")
