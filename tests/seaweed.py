@@ -98,6 +98,22 @@ class SeaweedFS:
             return False
         return True
 
+    def wait_serving(self, bucket: str, timeout: float = 60.0) -> None:
+        """Wait until every object in ``bucket`` can be read. Restarted on an existing data
+        folder, the S3 port answers before the volumes are loaded: for a few seconds reads
+        end in 500 InternalError, which a test meaning "the server is back" must not see."""
+        client, deadline, error = self.client(), time.monotonic() + timeout, ""
+        while time.monotonic() < deadline:
+            try:
+                for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                    for item in page.get("Contents", []):
+                        client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+                error = f"{type(exc).__name__}: {exc}"
+            time.sleep(0.2)
+        raise RuntimeError(f"weed mini did not serve bucket {bucket} within {timeout:.0f} s: {error}")
+
     def log_tail(self, lines: int = 15) -> str:
         try:
             return " | ".join((self.dir / "weed.log").read_text(errors="replace").splitlines()[-lines:])

@@ -605,6 +605,7 @@ def test_s3_store_down_jobs_retry_then_fail_and_run_once_it_is_back(pg_url, tmp_
         assert files_in(config.parent / "scratch") == []
 
         server.start()  # the same data, the same port
+        server.wait_serving(bucket)  # volumes loaded: reads no longer answer 500
         r = cli("jobs", "retry", "--failed")
         assert r.code == 0 and r.out.startswith("3 job(s) queued again"), (r.out, r.err)
         wait_for(cli, all_done(4), workers)

@@ -318,6 +318,7 @@ def test_server_killed_mid_upload_then_back(lib_dir, clip, tmp_path, creds, monk
         recorded = publications(lib)
         assert 4 <= len(recorded) < 20
         own.start()
+        own.wait_serving(bucket)  # volumes loaded: reads no longer answer 500
         present = listing(own, bucket)
         assert {f"launch/{k}" for _, k in recorded} <= set(present)  # nothing recorded that is not there
         assert "launch/films.json" not in present
