@@ -12,6 +12,7 @@ transaction, use the service functions with ``lib.session()``.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -29,6 +30,8 @@ from medialib.catalog.films import FilmChanges, add_film, edit_film, get_film
 from medialib.errors import AlreadyExists, BadInput, NotFound
 from medialib.media.ffmpeg import FFmpeg
 from medialib.storage import Progress, Store, open_store
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from medialib.ingest.fixity import FixityReport
@@ -339,11 +342,22 @@ class Library:
 
         signed_on = records.parse_date(signed, "--signed")
         expires_on = records.parse_date(expires, "--expires") if expires else None
-        with self.transaction() as s:
-            consent = records.add_consent(s, self.actor, self.store, self.consent_policy(), person_id=person_id,
-                                          scopes=scopes, signed_on=signed_on, expires_on=expires_on, form=form,
-                                          **options)  # fmt: skip
-            return views.consent_view(consent)
+        created: list[str] = []  # the form, when this call stored it
+        try:
+            with self.transaction() as s:
+                consent = records.add_consent(s, self.actor, self.store, self.consent_policy(), person_id=person_id,
+                                              scopes=scopes, signed_on=signed_on, expires_on=expires_on, form=form,
+                                              created_forms=created, **options)  # fmt: skip
+                return views.consent_view(consent)
+        except BaseException:
+            # the form is stored before the row that points at it: a record that did not
+            # commit must not leave a signed form behind that no erasure could ever find
+            try:
+                self._remove_forms_no_one_holds(created)
+            except Exception as exc:  # noqa: BLE001 - the first error is the one to report
+                log.warning("consent form %s was stored but not recorded, and removing it failed: %s",
+                            created, exc)  # fmt: skip
+            raise
 
     def verify_consent(self, consent_id: int, by: str) -> dict[str, Any]:
         from medialib.consent import records
@@ -389,20 +403,26 @@ class Library:
         """Erase a person's personal data (see consent.records.erase_person)."""
         from medialib.consent import records
 
-        from medialib.catalog.models import Consent
-
         with self.transaction() as s:
             person, forms = records.erase_person(s, self.actor, person_id)
             data = views.person_view(person)
             data["films"] = records.films_of(s, person_id)
-            s.flush()
-            # a form with the same bytes may also be another person's (a group release): keep it then
-            shared = set(s.scalars(select(Consent.form_key).where(Consent.form_key.in_(forms))))
-        removed = [key for key in set(forms) if key not in shared]
+        data["forms_removed"] = len(self._remove_forms_no_one_holds(forms))
+        return data
+
+    def _remove_forms_no_one_holds(self, keys: Sequence[str]) -> list[str]:
+        """Remove the stored consent forms among ``keys`` that no consent record points at
+        (a form with the same bytes may also be another person's: a group release)."""
+        from medialib.catalog.models import Consent
+
+        if not keys:
+            return []
+        with self.session() as s:
+            held = set(s.scalars(select(Consent.form_key).where(Consent.form_key.in_(set(keys)))))
+        removed = sorted(set(keys) - held)
         for key in removed:
             self.store.remove(key)
-        data["forms_removed"] = len(removed)
-        return data
+        return removed
 
     def review(self, slug: str | None = None, at: datetime | None = None, *, check_files: bool = True) -> Any:
         """The gates of one film (a dict), or of every film (a list). ``check_files=False``

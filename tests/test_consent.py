@@ -680,3 +680,31 @@ def test_python_api(lib, forms):
     with pytest.raises(BadInput, match="already erased"):
         lib.erase_person(person["id"])
     assert_no_personal_data(lib.audit(), "Ailsa", "ailsa.grant@example.org", "1980-02-01")
+
+
+def test_a_consent_that_does_not_commit_leaves_no_signed_form_behind(lib, forms, monkeypatch):
+    """The form is stored before the row that points at it. When the transaction then
+    fails, a new form is removed again (no erasure could ever find it otherwise); a form
+    whose bytes another consent already holds stays."""
+    from medialib.consent import records
+
+    ailsa = lib.add_person("Ailsa Grant")["id"]
+    sam = lib.add_person("Sam Okafor")["id"]
+    group_form = forms.pdf("group-release.pdf")
+    held = lib.add_consent(ailsa, scopes=["online"], signed="2024-01-10", form=group_form)
+    stored_before = sorted(lib.store.iter_keys("private/consent"))
+    assert stored_before == [lib.consent_form(held["id"])[0]]
+
+    def fault_audit_write_fails(*args, **kwargs):
+        raise RuntimeError("injected: the audit write failed")
+
+    monkeypatch.setattr(records.audit, "record", fault_audit_write_fails)
+    with pytest.raises(RuntimeError, match="injected"):
+        lib.add_consent(sam, scopes=["online"], signed="2024-01-10", form=forms.pdf())
+    with pytest.raises(RuntimeError, match="injected"):
+        lib.add_consent(sam, scopes=["online"], signed="2024-01-10", form=group_form)
+    monkeypatch.undo()
+
+    assert sorted(lib.store.iter_keys("private/consent")) == stored_before  # the new form is gone, the shared kept
+    assert lib.person(sam)["consents"] == []
+    assert lib.consent_form(held["id"])[0] == stored_before[0]

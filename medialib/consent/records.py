@@ -119,10 +119,13 @@ def add_consent(
     collected_by: str = "",
     notes: str = "",
     supersedes: int | None = None,
+    created_forms: list[str] | None = None,
 ) -> Consent:
     """Record a signed consent and store its form privately.
 
-    Every check runs before the form is stored. Raises NotFound or BadInput.
+    Every check runs before the form is stored; the form's key is appended to
+    ``created_forms`` when this call stored new bytes, so that a caller whose
+    transaction fails can remove it. Raises NotFound or BadInput.
     """
     person = get_person(session, person_id)
     if person.erased_at is not None:
@@ -152,6 +155,8 @@ def add_consent(
     path, mime, ext = check_form(form, policy.max_form_bytes)
 
     stored = store.put_private(path, "private/consent", ext)
+    if stored.created and created_forms is not None:
+        created_forms.append(stored.key)
     consent = Consent(
         person_id=person.id, scopes=scopes, signed_on=signed_on, expires_on=expires_on,
         signed_by="guardian" if guardian else "self", guardian=guardian, method=method,
