@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from medialib.catalog import audit
@@ -78,8 +79,15 @@ def add_user(session: Session, actor: str, name: str, role: str, password: str) 
     if session.scalars(select(User).where(User.name == name)).first() is not None:
         raise AlreadyExists(f"user {name!r} already exists")
     user = User(name=name, role=role, password_hash=_hasher().hash(password))
-    session.add(user)
-    session.flush()
+    try:
+        # PostgreSQL: a concurrent add of the same name that committed after the check
+        # above makes this insert fail; the savepoint keeps the transaction usable.
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError:
+        if session.scalars(select(User).where(User.name == name)).first() is not None:
+            raise AlreadyExists(f"user {name!r} already exists") from None
+        raise
     audit.record(session, actor, "user.add", f"user:{name}", role=role)
     return _account(user)
 

@@ -347,6 +347,37 @@ def medialib_cmd() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "medialib"]
 
 
+def start_while_uncommitted(session, config: Path, *argv: str, stdin: str = "") -> subprocess.Popen[str]:
+    """Start ``medialib --config config argv…`` while ``session`` holds an uncommitted
+    insert; on PostgreSQL return only once the second process waits on that insert's
+    lock (so committing next is the race the caller means to test). SQLite queues
+    writers: there the second process simply waits for the write lock."""
+    import tempfile
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIALIB_")}
+    with tempfile.TemporaryFile("w+") as given:
+        given.write(stdin)
+        given.seek(0)
+        second = subprocess.Popen([*medialib_cmd(), "--config", str(config), *argv], stdin=given,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    if session.get_bind().dialect.name == "sqlite":
+        return second
+    me = session.execute(text("SELECT pg_backend_pid()")).scalar()
+    waiting = text(
+        "SELECT count(*) FROM pg_locks w JOIN pg_locks h ON h.transactionid = w.transactionid "
+        "WHERE NOT w.granted AND h.granted AND h.pid = :me"
+    )
+    deadline = time.monotonic() + 120  # a guard against hanging, not a measurement
+    with session.get_bind().engine.connect() as watcher:
+        while not watcher.execute(waiting, {"me": me}).scalar():
+            assert second.poll() is None, second.communicate()
+            assert time.monotonic() < deadline, f"{' '.join(argv)} never reached its insert"
+            watcher.rollback()
+            time.sleep(0.05)
+    return second
+
+
 @pytest.fixture
 def init_cli(bare_cli, empty_db_url: str, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201
     """bare_cli for tests that run `medialib init`. On PostgreSQL, MEDIALIB_DATABASE

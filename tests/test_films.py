@@ -180,37 +180,15 @@ def test_two_adds_of_one_slug_at_once_the_second_is_refused(lib_dir, db_url):
     """SQLite queues writers, so the second `film add` sees the first film. On PostgreSQL the
     second insert waits on the unique index until the first commits: it must still end as
     "already exists" (exit 2), not as an internal error."""
-    import os
-    import subprocess
-    import time
-
-    from sqlalchemy import text
-
-    from conftest import is_sqlite, medialib_cmd
+    from conftest import start_while_uncommitted
     from medialib.catalog.films import FilmChanges, add_film
     from medialib.library import Library
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIALIB_")}
     with Library.open(lib_dir / "config.toml", env={}) as lib:
         with lib.transaction() as s:
             add_film(s, "first", "x", FilmChanges(title="First"))
             s.flush()
-            second = subprocess.Popen([*medialib_cmd(), "--config", str(lib_dir / "config.toml"),
-                                       "film", "add", "x", "--title", "Second"],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
-            if not is_sqlite(db_url):  # commit only once the second insert waits for this transaction
-                me = s.execute(text("SELECT pg_backend_pid()")).scalar()
-                waiting = text(
-                    "SELECT count(*) FROM pg_locks w JOIN pg_locks h ON h.transactionid = w.transactionid "
-                    "WHERE NOT w.granted AND h.granted AND h.pid = :me"
-                )
-                deadline = time.monotonic() + 120  # a guard against hanging, not a measurement
-                with lib.engine.connect() as watcher:
-                    while not watcher.execute(waiting, {"me": me}).scalar():
-                        assert second.poll() is None, second.communicate()
-                        assert time.monotonic() < deadline, "the second film add never reached the insert"
-                        watcher.rollback()
-                        time.sleep(0.05)
+            second = start_while_uncommitted(s, lib_dir / "config.toml", "film", "add", "x", "--title", "Second")
         out, err = second.communicate(timeout=120)
         assert second.returncode == 2, err
         assert err.strip() == "error: film 'x' already exists", err

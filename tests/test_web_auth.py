@@ -48,6 +48,25 @@ def test_user_add_reads_the_password_from_stdin_and_refuses_bad_input(run_medial
             assert s.query(User).one().password_hash.startswith("$argon2")  # never the password itself
 
 
+def test_two_adds_of_one_user_at_once_the_second_is_refused(lib_dir):
+    """As with films: on PostgreSQL the second `user add` waits on the unique name until
+    the first commits, and must still end as "already exists" (exit 2), one line."""
+    from conftest import start_while_uncommitted
+    from medialib.accounts import add_user
+    from medialib.library import Library
+
+    with Library.open(lib_dir / "config.toml", env={}) as lib:
+        with lib.transaction() as s:
+            add_user(s, "test", "ailsa", "staff", "a-long-password")
+            s.flush()
+            second = start_while_uncommitted(s, lib_dir / "config.toml", "user", "add", "ailsa", "--role", "admin",
+                                             stdin="another-long-password\n")  # fmt: skip
+        out, err = second.communicate(timeout=120)
+        assert second.returncode == 2, err
+        assert err.strip() == "error: user 'ailsa' already exists", err
+        assert [(u["name"], u["role"]) for u in lib.users()] == [("ailsa", "staff")]
+
+
 def test_sign_in_sets_a_safe_cookie_and_signs_out(web):
     c = client(web)
     assert c.get("/board").status_code == 303 and c.get("/board").headers["location"].startswith("/login")
