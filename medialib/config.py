@@ -191,6 +191,10 @@ SETTINGS: tuple[Setting, ...] = (
             "medialib-scratch in the system's temporary folder.", "path"),
     Setting("storage.part_mib", 16, "With backend = \"s3\": multipart part size in MiB for originals (memory "
             "per upload is one part).", "int"),
+    Setting("storage.cache_mib", 0, "With backend = \"s3\": MiB of originals each machine keeps in "
+            "<scratch>/originals-cache, so the steps of a cut fetch its original once, not once each "
+            "(least recently used evicted first). 0: no cache, every fetch is removed after its step.", "int",
+            minimum=0),
     Setting("storage.retries", 5, "Attempts per asset-store S3 request on transient errors (with backoff).", "int"),
     Setting(
         "recipes",

@@ -152,10 +152,12 @@ class SeaweedFS:
 
 
 def store_settings(server: "SeaweedFS", bucket: str, *, prefix: str = "library", scratch: str = "scratch",
-                   retries: int = 2) -> str:
-    """The ``[storage]`` table of a library whose assets live in ``bucket`` on ``server``."""
+                   retries: int = 2, cache_mib: int = 0) -> str:
+    """The ``[storage]`` table of a library whose assets live in ``bucket`` on ``server``
+    (anything with an ``endpoint``: a proxy in front of it too)."""
     return (f'[storage]\nbackend = "s3"\nbucket = "{bucket}"\nprefix = "{prefix}"\n'
-            f'endpoint_url = "{server.endpoint}"\npath_style = true\nscratch = "{scratch}"\nretries = {retries}\n')
+            f'endpoint_url = "{server.endpoint}"\npath_style = true\nscratch = "{scratch}"\nretries = {retries}\n'
+            f'cache_mib = {cache_mib}\n')
 
 
 def objects(server: "SeaweedFS", bucket: str, prefix: str = "") -> dict[str, int]:
@@ -235,3 +237,17 @@ class FaultProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class CountingProxy(FaultProxy):
+    """A proxy to the S3 server that forwards everything and records the GETs of
+    originals (by object name) in ``gets``."""
+
+    def __init__(self, upstream: str) -> None:
+        self.gets: list[str] = []
+
+        def decide(method: str, path: str) -> None:
+            if method == "GET" and "/originals/" in path:
+                self.gets.append(path.split("?")[0].rsplit("/", 1)[-1])
+
+        super().__init__(upstream, decide)

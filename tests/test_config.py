@@ -205,6 +205,8 @@ def test_old_top_level_jobs_integer_still_read(tmp_path):
     ('[jobs]\nmax_attempts = 0\n', "jobs.max_attempts: must be at least 1"),
     ('[jobs]\nworkers = -1\n', "jobs.workers: must be at least 0"),
     ('jobs = -2\n', "jobs.workers: must be at least 0"),
+    ('[storage]\ncache_mib = -1\n', "storage.cache_mib: must be at least 0"),
+    ('[storage]\ncache_mib = "lots"\n', "storage.cache_mib: expected an integer"),
     ('[jobs]\nstalled_after = 0\n', "jobs.stalled_after: must be positive"),
     ('[jobs]\nqueue = "x"\n', "jobs.queue: unknown setting"),
 ])  # fmt: skip

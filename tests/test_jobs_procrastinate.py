@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 
 from conftest import _runner, medialib_cmd
 from medialib.media.samples import make_sample
-from tests.seaweed import FaultProxy, SeaweedFS, incomplete_uploads, objects, store_settings
+from tests.seaweed import CountingProxy, FaultProxy, SeaweedFS, incomplete_uploads, objects, store_settings
 
 QUEUE_SETTINGS = """
 [jobs]
@@ -492,10 +492,11 @@ def twelve_clips(tmp_path_factory, ff) -> list[Path]:
     return [make_sample(ff, d / f"c{i}.mp4", duration=1.0 + 0.08 * i, size="160x120") for i in range(12)]
 
 
-def s3_library(root: Path, database: str, server: SeaweedFS, bucket: str, extra: str = "") -> Path:
+def s3_library(root: Path, database: str, server: SeaweedFS, bucket: str, extra: str = "", cache_mib: int = 0) -> Path:
     """A library whose catalogue is ``database`` and whose assets live in ``bucket``."""
     root.mkdir(parents=True)
-    settings = f'database = "{database}"\nuser = "tester"\n' + QUEUE_SETTINGS + store_settings(server, bucket) + extra
+    settings = (f'database = "{database}"\nuser = "tester"\n' + QUEUE_SETTINGS
+                + store_settings(server, bucket, cache_mib=cache_mib) + extra)  # fmt: skip
     (root / "config.toml").write_text(settings)
     return root / "config.toml"
 
@@ -572,6 +573,41 @@ def test_three_workers_on_the_s3_store_build_twelve_cuts_one_killed_mid_transcod
         assert files_in(c.parent / "scratch") == [], c
     assert [p for p in Path("/proc").glob("[0-9]*/cmdline") if str(tmp_path).encode() in _read(p)
             and b"ffmpeg" in _read(p)] == []  # fmt: skip
+
+
+@pytest.mark.parametrize("cache_mib, fetches_per_cut", [(0, 4), (64, 1)])
+def test_with_the_cache_of_originals_a_machine_fetches_each_original_once(
+        pg_url, creds, small_clips, tmp_path, monkeypatch, cache_mib, fetches_per_cut):  # fmt: skip
+    """Each of a cut's four queued steps needs the original. Without storage.cache_mib
+    each fetches it from the store; with it, the machine fetches it once and its steps
+    (two at a time here) share the checked copy."""
+    monkeypatch.delenv("MEDIALIB_CONFIG", raising=False)
+    monkeypatch.delenv("MEDIALIB_DATABASE", raising=False)
+    bucket = creds.make_bucket("assets-" + uuid.uuid4().hex[:10])
+    counting = CountingProxy(creds.endpoint)
+    workers = None
+    try:
+        config = s3_library(tmp_path / "library", pg_url, counting, bucket, cache_mib=cache_mib)
+        cli = _runner(config)
+        add_films(cli, small_clips[:2])
+        counting.gets.clear()
+        assert cli("process").code == 0
+        workers = Workers(config.parent, tmp_path)
+        workers.start(concurrency=2)
+        wait_for(cli, all_done(8), workers)
+        assert workers.stop() == [0]
+    finally:
+        if workers is not None:
+            workers.stop()
+        counting.close()
+    originals = sorted({name for name in counting.gets})
+    assert len(originals) == 2 and sorted(counting.gets) == sorted(originals * fetches_per_cut), counting.gets
+    scratch = config.parent / "scratch"
+    if cache_mib:  # the machine keeps the checked copies, and no work folder
+        assert sorted(p.name for p in scratch.iterdir()) == ["originals-cache"]
+        assert sorted(p.name for p in (scratch / "originals-cache").iterdir() if p.suffix != ".lock") == originals
+    else:
+        assert files_in(scratch) == []
 
 
 def test_s3_store_down_jobs_retry_then_fail_and_run_once_it_is_back(pg_url, tmp_path, small_clips, monkeypatch):

@@ -29,7 +29,7 @@ from medialib.storage.local import LocalStore
 from medialib.storage.s3 import S3Store
 from tests.conftest import _runner
 from tests.launch import FAST, make_publishable
-from tests.seaweed import FaultProxy, SeaweedFS, incomplete_uploads, objects, store_settings
+from tests.seaweed import CountingProxy, FaultProxy, SeaweedFS, incomplete_uploads, objects, store_settings
 
 
 @pytest.fixture(scope="module")
@@ -415,16 +415,22 @@ def test_staff_media_and_consent_forms_redirect_to_short_lived_presigned_urls(st
     assert staff.get("/media/hope/proxy-360/proxy-360.mp4", follow_redirects=False).status_code == 404
 
 
+def store_through(t, proxy: FaultProxy, extra: str = "") -> None:  # noqa: ANN001
+    """Point the library's asset store (not its publish target) at ``proxy``; ``extra``
+    lines join the [storage] table."""
+    text = t.cfg.read_text()
+    old = f'endpoint_url = "{t.s3.endpoint}"\npath_style = true\nscratch'
+    assert old in text
+    t.cfg.write_text(text.replace(old, f'{extra}endpoint_url = "{proxy.endpoint}"\npath_style = true\nscratch', 1))
+
+
 def test_transient_store_errors_are_retried(store_lib, clip: Path) -> None:
     from tests.test_publish import FlakyProxy  # fault injection: every third distinct request fails once (503)
 
     t = store_lib
     flaky = FlakyProxy(t.s3.endpoint)
     try:
-        text = t.cfg.read_text()  # the store goes through the proxy; the publish target does not
-        t.cfg.write_text(text.replace(f'endpoint_url = "{t.s3.endpoint}"\npath_style = true\nscratch',
-                                      f'endpoint_url = "{flaky.endpoint}"\npath_style = true\nscratch', 1))  # fmt: skip
-        assert flaky.endpoint in t.cfg.read_text()
+        store_through(t, flaky)  # the store goes through the proxy; the publish target does not
         assert t.cli("film", "add", "hope", "--title", "Hope").code == 0
         r = t.cli("cut", "add", "hope", str(clip))
         assert r.code == 0, r.err
@@ -499,9 +505,7 @@ def test_a_derivative_upload_that_keeps_failing_fails_its_job_and_cleans_scratch
     assert t.cli("cut", "add", "hope", str(clip)).code == 0
     proxy = FailingProxy(t.s3.endpoint, lambda method, path: method == "PUT" and "/derived/" in path)
     try:
-        text = t.cfg.read_text()
-        t.cfg.write_text(text.replace(f'endpoint_url = "{t.s3.endpoint}"\npath_style = true\nscratch',
-                                      f'endpoint_url = "{proxy.endpoint}"\npath_style = true\nscratch', 1))
+        store_through(t, proxy)
         r = t.cli("process", "--json", "hope")
     finally:
         proxy.close()
@@ -514,3 +518,49 @@ def test_a_derivative_upload_that_keeps_failing_fails_its_job_and_cleans_scratch
     assert proxy.refused >= 2  # retried before giving up
     assert not [k for k in objects(t.s3, t.assets) if "/derived/" in k]
     assert list((t.root / "scratch").iterdir()) == []
+
+
+# --- one machine's cache of originals (storage.cache_mib) ---------------------------------
+
+
+def test_the_cache_fetches_an_original_once_and_checks_its_sha256(creds: SeaweedFS, tmp_path: Path) -> None:
+    from medialib.errors import IntegrityError
+
+    bucket = creds.make_bucket("unit-" + uuid.uuid4().hex[:10])
+    counting = CountingProxy(creds.endpoint)
+    try:
+        store = S3Store(bucket, "p", scratch=tmp_path / "scratch", endpoint_url=counting.endpoint,
+                        path_style=True, cache_bytes=64 << 20)  # fmt: skip
+        src = tmp_path / "film.bin"
+        src.write_bytes(os.urandom(300_000))
+        key = store.put_file(src, "originals", "mp4").key
+        for _ in range(3):
+            with store.local_file(key) as path:
+                assert path.read_bytes() == src.read_bytes()
+        assert counting.gets == [key.rsplit("/", 1)[-1]]  # once, not three times
+        made = tmp_path / "sheet.jpg"
+        made.write_bytes(b"a storyboard")
+        derived = f"derived/{'0' * 64}/storyboard-{'0' * 12}/sheet.jpg"
+        store.put_derived(made, derived)
+        for _ in range(2):
+            with store.local_file(derived) as path:
+                assert path.read_bytes() == b"a storyboard"
+        cache = tmp_path / "scratch" / "originals-cache"
+        assert sorted(p.name for p in cache.iterdir() if not p.name.endswith(".lock")) == [key.rsplit("/", 1)[-1]]
+
+        other = tmp_path / "other.bin"  # stored, then its bytes changed behind medialib's back
+        other.write_bytes(os.urandom(200_000))
+        bad = store.put_file(other, "originals", "mp4").key
+        creds.client().put_object(Bucket=bucket, Key="p/" + bad, Body=b"x" * 200_000)
+        with pytest.raises(IntegrityError, match=f"s3://{bucket}/p/{bad}: the fetched bytes do not hash"):
+            with store.local_file(bad):
+                pass
+        assert sorted(p.name for p in cache.iterdir() if not p.name.endswith(".lock")) == [key.rsplit("/", 1)[-1]]
+        assert sorted(p.name for p in (tmp_path / "scratch").iterdir()) == ["originals-cache"]  # no work folder left
+
+        dead = cache / f"{2**22 + 12345}-{'ab' * 8}.part"  # a dead fetcher's part
+        dead.write_bytes(b"half")
+        assert dead.name in store.sweep_temporary() and not dead.exists()
+    finally:
+        counting.close()
+

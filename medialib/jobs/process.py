@@ -16,7 +16,6 @@ keeps ffmpeg's message and is skipped until ``--retry-failed``.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +39,7 @@ from medialib.media.ffmpeg import FFmpeg
 from medialib.media.probe import tech_info
 from medialib.media.recipes import Recipe
 from medialib.media.types import Result, SourceMedia
-from medialib.storage import Store
+from medialib.storage import Store, work_folder
 from medialib.storage.local import sha256_file
 
 ORDER = ("analysis", "proxy", "poster", "storyboard")
@@ -315,23 +314,20 @@ class Runner:
         step = "+".join(names)
         self.on_event(Event(task.label, step, "start"))
         started = time.monotonic()
-        workdir = self.store.tmp_dir / f"{os.getpid()}-{os.urandom(8).hex()}.d"
-        workdir.mkdir(parents=True)
 
         def progress(fraction: float, speed: float | None = None) -> None:
             self.on_event(Event(task.label, step, "progress", fraction, speed))
 
         try:
-            result = self._build(task, src, kind, names, workdir, analysis_data, progress)
-            self._finish(task, names, result, time.monotonic() - started)
+            with work_folder(self.store.tmp_dir) as workdir:
+                result = self._build(task, src, kind, names, workdir, analysis_data, progress)
+                self._finish(task, names, result, time.monotonic() - started)
         except MedialibError as exc:
             seconds = time.monotonic() - started
             for name in names:
                 self._fail(task, name, exc.message, seconds)
             self.on_event(Event(task.label, step, "failed", error=exc.message))
             return False, {}, exc.message, seconds
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
         self.on_event(Event(task.label, step, "done", 1.0))
         return True, result.data, "", time.monotonic() - started
 

@@ -419,10 +419,8 @@ def recognise_speech(lib: Any, slug: str, sha256: str, key: str, language: str, 
     every machine), the WebVTT handed back through the asset store at a key of its own
     run. A failure records ``captions.draft-error`` (subject ``film:<slug>``) and raises,
     so the queue retries it. Idempotent: a result already stored is not made again."""
-    import os
-    import shutil
-
     from medialib.captions import draft, webvtt
+    from medialib.storage import work_folder
 
     result = _draft_key(sha256, run)
     if lib.store.size(result) is not None:
@@ -430,14 +428,10 @@ def recognise_speech(lib: Any, slug: str, sha256: str, key: str, language: str, 
     try:
         with lib.store.local_file(key) as source:
             cues = draft.draft_with_settings(lib.ffmpeg, source, lib.config, language)
-        workdir = lib.store.tmp_dir / f"{os.getpid()}-{os.urandom(8).hex()}.d"  # swept if this process dies
-        workdir.mkdir(parents=True)
-        try:
+        with work_folder(lib.store.tmp_dir) as workdir:
             path = workdir / "draft.vtt"
             path.write_text(webvtt.serialize(cues), encoding="utf-8")
             lib.store.put_derived(path, result)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
     except MedialibError as exc:
         from medialib.catalog import audit
 

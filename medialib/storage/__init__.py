@@ -15,9 +15,9 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
-from medialib.storage.local import LocalStore, Progress, Stored
+from medialib.storage.local import LocalStore, Progress, Stored, work_folder
 
-__all__ = ["Store", "PendingWrite", "Stored", "Progress", "open_store"]
+__all__ = ["Store", "PendingWrite", "Stored", "Progress", "open_store", "work_folder"]
 
 
 class PendingWrite(Protocol):

@@ -385,6 +385,20 @@ class LocalStore:
         self.path(key).unlink(missing_ok=True)
 
 
+@contextmanager
+def work_folder(parent: Path) -> Iterator[Path]:
+    """A new folder ``<pid>-<random>.d`` under ``parent`` (made if need be), removed with
+    everything in it when the block ends, and by :func:`sweep_dead_writers` if this
+    process dies first."""
+    folder = parent / f"{os.getpid()}-{os.urandom(8).hex()}.d"
+    parent.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def sweep_dead_writers(folder: Path) -> list[str]:
     """Remove the temporary files and folders in ``folder`` whose writing process is gone."""
     removed: list[str] = []

@@ -18,19 +18,20 @@ import base64
 import hashlib
 import os
 import re
-import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from medialib import holders
 from medialib.errors import BadInput, IntegrityError, MedialibError, ObjectMissing, StoreUnavailable
+from medialib.storage.cache import FOLDER as CACHE_FOLDER
+from medialib.storage.cache import OriginalsCache
 from medialib.storage.local import (_KEY_RE, CancellableCopy, Progress, Stored, _changed, _hash_path,
-                                    sweep_dead_writers)  # fmt: skip
+                                    sweep_dead_writers, work_folder)  # fmt: skip
 
 TMP = "tmp/"
 _TMP_KEY = re.compile(r"^tmp/(?P<host>[^/]+):(?P<pid>\d+)-[0-9a-f]{16}\.part$")
@@ -99,7 +100,7 @@ class S3Store:
 
     def __init__(self, bucket: str, prefix: str = "", *, scratch: Path, endpoint_url: str | None = None,
                  region: str | None = None, path_style: bool = False, part_size: int = 16 << 20,
-                 retries: int = 5, chunk_size: int = 4 << 20) -> None:  # fmt: skip
+                 retries: int = 5, chunk_size: int = 4 << 20, cache_bytes: int = 0) -> None:  # fmt: skip
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.scratch = Path(scratch)
@@ -107,6 +108,7 @@ class S3Store:
         self.part_size, self.retries, self.chunk_size = part_size, retries, chunk_size
         self._client: Any = None
         self._lock = threading.Lock()
+        self.cache = OriginalsCache(self.scratch / CACHE_FOLDER, cache_bytes) if cache_bytes > 0 else None
 
     @classmethod
     def from_config(cls, cfg: Any) -> "S3Store":
@@ -114,7 +116,8 @@ class S3Store:
         return cls(cfg["storage.bucket"], cfg["storage.prefix"], scratch=Path(scratch),
                    endpoint_url=cfg["storage.endpoint_url"] or None, region=cfg["storage.region"] or None,
                    path_style=cfg["storage.path_style"], part_size=cfg["storage.part_mib"] << 20,
-                   retries=cfg["storage.retries"], chunk_size=cfg["ingest.chunk_mib"] << 20)  # fmt: skip
+                   retries=cfg["storage.retries"], chunk_size=cfg["ingest.chunk_mib"] << 20,
+                   cache_bytes=cfg["storage.cache_mib"] << 20)  # fmt: skip
 
     # the client, and what its errors mean ----------------------------------------------
 
@@ -266,29 +269,45 @@ class S3Store:
     @contextmanager
     def local_file(self, key: str) -> Iterator[Path]:
         """Fetch ``key`` into a folder of its own under the scratch folder, check its size,
-        and remove it when the block ends. Raises ObjectMissing, StoreUnavailable."""
-        folder = self.scratch / f"{os.getpid()}-{os.urandom(8).hex()}.d"
-        try:
-            self.scratch.mkdir(parents=True, exist_ok=True)
-            folder.mkdir(mode=0o700)
-            path = folder / key.rsplit("/", 1)[-1]
-            answer = self._get(key)
-            want = int(answer["ContentLength"])
-            got = 0
+        and remove it when the block ends. An original comes from this machine's cache
+        when ``storage.cache_mib`` is set (fetched once, its sha256 checked, then shared
+        by every step; see storage.cache). Raises ObjectMissing, StoreUnavailable,
+        IntegrityError."""
+        name = key.rsplit("/", 1)[-1]
+        with ExitStack() as stack:
             try:
-                with open(path, "wb") as out:
-                    for data in answer["Body"].iter_chunks(self.chunk_size):
-                        out.write(data)
-                        got += len(data)
-            except OSError as exc:
-                raise BadInput(f"fetching {self.describe(key)} into {self.scratch}: {exc.strerror}") from None
-            except Exception as exc:
-                raise self._error(exc, f"reading {key}", key) from None
-            if got != want:
-                raise IntegrityError(f"{self.describe(key)}: fetched {got} bytes of {want}")
+                folder = stack.enter_context(work_folder(self.scratch))
+                if self.cache is not None and key.startswith("originals/"):
+                    sha256 = name.split(".", 1)[0]
+                    path = self.cache.get(name, folder, lambda part: self._fetch(key, part, sha256))
+                else:
+                    path = folder / name
+                    self._fetch(key, path)
+            except OSError as exc:  # the scratch folder (or its cache) cannot be written
+                raise BadInput(f"fetching {self.describe(key)} into {self.scratch}: {exc.strerror or exc}") from None
             yield path
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+
+    def _fetch(self, key: str, path: Path, sha256: str | None = None) -> None:
+        """Write ``key``'s bytes to ``path``, checking the size (and the sha256, if given)."""
+        answer = self._get(key)
+        want = int(answer["ContentLength"])
+        got, digest = 0, hashlib.sha256() if sha256 else None
+        try:
+            with open(path, "wb") as out:
+                for data in answer["Body"].iter_chunks(self.chunk_size):
+                    out.write(data)
+                    got += len(data)
+                    if digest is not None:
+                        digest.update(data)
+        except OSError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, f"reading {key}", key) from None
+        if got != want:
+            raise IntegrityError(f"{self.describe(key)}: fetched {got} bytes of {want}")
+        if digest is not None and digest.hexdigest() != sha256:
+            raise IntegrityError(f"{self.describe(key)}: the fetched bytes do not hash to the key's sha256 "
+                                 "(the stored object is corrupt; run `medialib verify`)")  # fmt: skip
 
     def local_path(self, key: str) -> Path | None:
         return None
@@ -308,7 +327,7 @@ class S3Store:
     def sweep_temporary(self) -> list[str]:
         """Remove fetched copies and temporary keys of dead writers, and abort their
         incomplete multipart uploads. Returns the names removed."""
-        removed = sweep_dead_writers(self.scratch)
+        removed = sweep_dead_writers(self.scratch) + sweep_dead_writers(self.scratch / CACHE_FOLDER)
         now = datetime.now(timezone.utc)
         n = len(self.prefix)
         dead = [obj["Key"] for obj in self._list(TMP) if _abandoned(obj["Key"][n:], obj["LastModified"], now)]
