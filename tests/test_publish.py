@@ -274,6 +274,8 @@ def test_bad_targets(site, s3):
         ("ftp://host/x", "expected s3://BUCKET/PREFIX or file:///PATH"),
         (f"s3://{site.bucket}/x?acl=public", "query"),
         ("file://remote-host/srv/site", "local path"),
+        (f"s3://{site.bucket}/" + "deep/" * 100, f"at most 500 characters once normalised (it has {len(site.bucket) + 506})"),
+        ("file:///srv/" + "x" * 600, "at most 500 characters once normalised"),
     ]
     for url, message in bad:
         refused(site.cli("publish", "--target", url), message, 2)

@@ -30,6 +30,7 @@ from medialib.errors import BadInput, IntegrityError, MedialibError
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _BAD_KEY_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 CHUNK = 1024 * 1024
+TARGET_MAX = 500  # publications and publish locks record the target in a column this wide
 
 
 class TargetUnavailable(MedialibError):
@@ -59,6 +60,14 @@ def _segments(path: str, url: str) -> list[str]:
 
 def parse_target(url: str) -> TargetSpec:
     """Check and normalise a target URL; BadInput naming the problem."""
+    spec = _parse_target(url)
+    if len(spec.url) > TARGET_MAX:
+        raise BadInput(f"publish target {spec.url[:40]}…: at most {TARGET_MAX} characters once normalised "
+                       f"(it has {len(spec.url)})")  # fmt: skip
+    return spec
+
+
+def _parse_target(url: str) -> TargetSpec:
     if not isinstance(url, str) or not url.strip():
         raise BadInput("publish target: empty URL (expected s3://BUCKET/PREFIX or file:///PATH)")
     raw = url.strip()
