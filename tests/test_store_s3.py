@@ -213,6 +213,8 @@ def test_ingest_process_qc_verify_consent_and_publish_with_the_s3_store(store_li
     for f in files:  # every derivative recorded is in the bucket with its size and hash
         body = t.s3.client().get_object(Bucket=t.assets, Key="library/" + f["storage_key"])["Body"].read()
         assert (len(body), hashlib.sha256(body).hexdigest()) == (f["size"], f["sha256"])
+        head = t.s3.client().head_object(Bucket=t.assets, Key="library/" + f["storage_key"])
+        assert head["Metadata"]["sha256"] == f["sha256"]
         assert f["path"] == f"s3://{t.assets}/library/{f['storage_key']}"
     assert not any(k.startswith("library/tmp/") for k in stored)
     assert incomplete_uploads(t.s3, t.assets) == []

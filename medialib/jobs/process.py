@@ -376,7 +376,7 @@ class Runner:
             name = names[0] if len(names) == 1 else output.name.rsplit(".", 1)[0]
             key = f"derived/{task.sha256}/{name}-{task.wanted[name]}/{output.name}"
             sha, size = sha256_file(output.path)
-            self.store.put_derived(output.path, key)
+            self.store.put_derived(output.path, key, sha256=sha)
             placed[name].append({
                 "name": output.name, "kind": output.kind, "mime": output.mime, "storage_key": key, "sha256": sha,
                 "size": size, "width": output.width, "height": output.height, "duration": output.duration,

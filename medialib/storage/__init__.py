@@ -53,8 +53,9 @@ class Store(Protocol):
         """Store a private file (a consent form) as ``<prefix>/<sha256>.<ext>``."""
         ...
 
-    def put_derived(self, path: Path, key: str) -> None:
-        """Put a finished derivative file under ``key``; the local file is consumed."""
+    def put_derived(self, path: Path, key: str, *, sha256: str | None = None) -> None:
+        """Put a finished derivative file under ``key``; the local file is consumed.
+        ``sha256``: its hash when the caller has it already (else the store hashes it if it needs to)."""
         ...
 
     def remove(self, key: str) -> None: ...

@@ -362,7 +362,7 @@ class LocalStore:
         return self.put_file(source, prefix, ext, mode=0o600, flat=True)
 
 
-    def put_derived(self, path: Path, key: str) -> None:
+    def put_derived(self, path: Path, key: str, *, sha256: str | None = None) -> None:
         """Move a finished derivative file into place under ``key`` (atomic rename)."""
         final = self.path(key)
         _make_dirs(final.parent)

@@ -180,12 +180,12 @@ class S3Store:
         """A consent form: a private object (no ACL is ever set; the bucket must not be public)."""
         return self.put_file(source, prefix, ext, flat=True)
 
-    def put_derived(self, path: Path, key: str) -> None:
+    def put_derived(self, path: Path, key: str, *, sha256: str | None = None) -> None:
         """Upload a finished derivative under ``key`` with its sha256 as metadata; the local file is removed."""
         from boto3.s3.transfer import TransferConfig
 
         full = self._key(key)
-        sha, _size = _hash_path(path, self.chunk_size)
+        sha = sha256 or _hash_path(path, self.chunk_size)[0]
         config = TransferConfig(multipart_threshold=self.part_size, multipart_chunksize=self.part_size,
                                 max_concurrency=4)  # fmt: skip
         self._call(f"uploading {key}", self.client.upload_file, Filename=str(path), Bucket=self.bucket, Key=full,
