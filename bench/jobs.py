@@ -47,6 +47,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, text
@@ -90,6 +92,27 @@ def postgres_cpu() -> float:
         except (OSError, ValueError):
             continue
     return total
+
+
+@contextmanager
+def pg_schema() -> Iterator[str]:
+    """A schema of the bench's own on $MEDIALIB_TEST_POSTGRES: the database URL using it; dropped at the end."""
+    schema = "bench_" + uuid.uuid4().hex[:10]
+    admin = create_engine(PG)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG}{'&' if '?' in PG else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def sample_clips(work: Path, n: int, seconds: float, size: str) -> list[Path]:
+    """n different clips (each 0.04 s longer than the last) under work/src."""
+    ff = FFmpeg(formats=list(DEFAULT_FORMATS))
+    return [make_sample(ff, work / "src" / f"c{i}.mp4", duration=seconds + 0.04 * i, size=size) for i in range(n)]
 
 
 def library(root: Path, database: str, extra: str = "") -> Path:
@@ -228,96 +251,91 @@ def main() -> int:
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="medialib-bench-jobs-", dir=args.dir))
-    schema = "bench_" + uuid.uuid4().hex[:10]
-    admin = create_engine(PG)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    pg_url = f"{PG}{'&' if '?' in PG else '?'}options=-csearch_path%3D{schema}"
     workers: list[subprocess.Popen] = []
-    try:
-        ff = FFmpeg(formats=list(DEFAULT_FORMATS))
-        clips = [make_sample(ff, work / "src" / f"c{i}.mp4", duration=args.seconds + 0.04 * i, size=args.size)
-                 for i in range(args.cuts)]  # fmt: skip
-        print(f"medialib {code_version()}; {args.cuts} cuts of {args.seconds:g} s {args.size}; "
-              f"{os.cpu_count()} cores; {args.workers} workers x {args.concurrency}", flush=True)  # fmt: skip
-        local = library(work / "local", "medialib.db")
-        add_cuts(local, clips)
-        local_engine = create_engine(f"sqlite:///{work / 'local' / 'medialib.db'}")
-        queued = library(work / "queue", pg_url, '[jobs]\nbackend = "procrastinate"\n')
-        add_cuts(queued, clips)
-        engine = create_engine(pg_url)
+    with pg_schema() as pg_url:
+        try:
+            return _measure(args, work, pg_url, workers)
+        finally:
+            for w in workers:
+                w.kill()
+            shutil.rmtree(work, ignore_errors=True)
 
-        # cold: the workers start with `process`
-        subprocess.run(["sync"])
-        with Timed() as cold:
-            workers = start_workers(queued, work, args.workers, args.concurrency)
+
+def _measure(args: argparse.Namespace, work: Path, pg_url: str, workers: list[subprocess.Popen]) -> int:
+    clips = sample_clips(work, args.cuts, args.seconds, args.size)
+    print(f"medialib {code_version()}; {args.cuts} cuts of {args.seconds:g} s {args.size}; "
+          f"{os.cpu_count()} cores; {args.workers} workers x {args.concurrency}", flush=True)  # fmt: skip
+    local = library(work / "local", "medialib.db")
+    add_cuts(local, clips)
+    local_engine = create_engine(f"sqlite:///{work / 'local' / 'medialib.db'}")
+    queued = library(work / "queue", pg_url, '[jobs]\nbackend = "procrastinate"\n')
+    add_cuts(queued, clips)
+    engine = create_engine(pg_url)
+
+    # cold: the workers start with `process`
+    subprocess.run(["sync"])
+    with Timed() as cold:
+        workers[:] = start_workers(queued, work, args.workers, args.concurrency)
+        run(queued, "process")
+        jobs, last = wait_built(engine, work)
+        cold.until(last)
+    print(f"cold (workers started with `process`): {cold.wall:.2f} s for {jobs} jobs "
+          f"(machine CPU {cold.cpu:.1f} s)", flush=True)  # fmt: skip
+    wait_registered(engine, args.workers, work)
+
+    embedded, warm, split = [], [], []
+    for round_ in range(1, args.repeat + 1):
+        unbuild(local, local_engine)
+        with Timed() as t:
+            report = json.loads(run(local, "process", "--json"))
+        assert report["ok"] and report["built"] > 0
+        embedded.append(t.wall)
+        unbuild(queued, engine)
+        before = [proc_cpu(w.pid) for w in workers], postgres_cpu()
+        with Timed() as q:
             run(queued, "process")
             jobs, last = wait_built(engine, work)
-            cold.until(last)
-        print(f"cold (workers started with `process`): {cold.wall:.2f} s for {jobs} jobs "
-              f"(machine CPU {cold.cpu:.1f} s)", flush=True)  # fmt: skip
-        wait_registered(engine, args.workers, work)
+            q.until(last)
+        after = [proc_cpu(w.pid) for w in workers], postgres_cpu()
+        warm.append(q.wall)
+        split.append((sum(a[0] - b[0] for a, b in zip(after[0], before[0])),
+                      sum(a[1] - b[1] for a, b in zip(after[0], before[0])), after[1] - before[1], jobs))  # fmt: skip
+        print(f"round {round_}: embedded (--jobs {report['jobs']}) {t.wall:.2f} s (machine CPU {t.cpu:.1f} s); "
+              f"queue {q.wall:.2f} s for {jobs} jobs (machine CPU {q.cpu:.1f} s) = {q.wall / t.wall:.3f}x",
+              flush=True)  # fmt: skip
+    for own, children, pg, jobs in split:
+        print(f"  CPU of a queue round: workers' Python {own:.2f} s ({1000 * own / jobs:.0f} ms a job), their "
+              f"ffmpeg {children:.1f} s, PostgreSQL {pg:.2f} s ({1000 * pg / jobs:.1f} ms a job)")  # fmt: skip
+    e, w = statistics.median(embedded), statistics.median(warm)
+    verdict = "PASS" if w / e <= 1.10 else "FAIL"
+    with engine.connect() as conn:
+        originals = float(conn.execute(text("SELECT sum(size) FROM cuts")).scalar())
+        derived = float(conn.execute(text("SELECT sum(size) FROM derivative_files")).scalar())
+    print(f"  per cut: original {originals / args.cuts / 1e6:.2f} MB, derivatives {derived / args.cuts / 1e6:.2f} MB; "
+          f"most connections to PostgreSQL at once (workers, process and this script's one): "
+          f"{PEAK_CONNECTIONS[0] + 1}", flush=True)  # fmt: skip
+    ratio = statistics.median(q / t for q, t in zip(warm, embedded))
+    print(f"medians: embedded {e:.2f} s, queue (workers running) {w:.2f} s = {w / e:.3f}x "
+          f"(target <= 1.10x) {verdict}; median of the rounds' ratios {ratio:.3f}x; "
+          f"cold run {cold.wall / e:.3f}x", flush=True)  # fmt: skip
 
-        embedded, warm, split = [], [], []
-        for round_ in range(1, args.repeat + 1):
-            unbuild(local, local_engine)
-            with Timed() as t:
-                report = json.loads(run(local, "process", "--json"))
-            assert report["ok"] and report["built"] > 0
-            embedded.append(t.wall)
-            unbuild(queued, engine)
-            before = [proc_cpu(w.pid) for w in workers], postgres_cpu()
-            with Timed() as q:
-                run(queued, "process")
-                jobs, last = wait_built(engine, work)
-                q.until(last)
-            after = [proc_cpu(w.pid) for w in workers], postgres_cpu()
-            warm.append(q.wall)
-            split.append((sum(a[0] - b[0] for a, b in zip(after[0], before[0])),
-                          sum(a[1] - b[1] for a, b in zip(after[0], before[0])), after[1] - before[1], jobs))  # fmt: skip
-            print(f"round {round_}: embedded (--jobs {report['jobs']}) {t.wall:.2f} s (machine CPU {t.cpu:.1f} s); "
-                  f"queue {q.wall:.2f} s for {jobs} jobs (machine CPU {q.cpu:.1f} s) = {q.wall / t.wall:.3f}x",
-                  flush=True)  # fmt: skip
-        for own, children, pg, jobs in split:
-            print(f"  CPU of a queue round: workers' Python {own:.2f} s ({1000 * own / jobs:.0f} ms a job), their "
-                  f"ffmpeg {children:.1f} s, PostgreSQL {pg:.2f} s ({1000 * pg / jobs:.1f} ms a job)")  # fmt: skip
-        e, w = statistics.median(embedded), statistics.median(warm)
-        verdict = "PASS" if w / e <= 1.10 else "FAIL"
-        with engine.connect() as conn:
-            originals = float(conn.execute(text("SELECT sum(size) FROM cuts")).scalar())
-            derived = float(conn.execute(text("SELECT sum(size) FROM derivative_files")).scalar())
-        print(f"  per cut: original {originals / args.cuts / 1e6:.2f} MB, derivatives {derived / args.cuts / 1e6:.2f} MB; "
-              f"most connections to PostgreSQL at once (workers, process and this script's one): "
-              f"{PEAK_CONNECTIONS[0] + 1}", flush=True)  # fmt: skip
-        ratio = statistics.median(q / t for q, t in zip(warm, embedded))
-        print(f"medians: embedded {e:.2f} s, queue (workers running) {w:.2f} s = {w / e:.3f}x "
-              f"(target <= 1.10x) {verdict}; median of the rounds' ratios {ratio:.3f}x; "
-              f"cold run {cold.wall / e:.3f}x", flush=True)  # fmt: skip
-
-        # 2. the cost of a job: no-op jobs, all slots, then one slot
-        n, span = noop_jobs(queued, engine)
-        slots = args.workers * args.concurrency
-        print(f"{n} no-op jobs on {slots} slots: {span:.2f} s = {1000 * span / n:.1f} ms a job overall, "
-              f"{1000 * span * slots / n:.1f} ms a job per slot", flush=True)  # fmt: skip
-        stop_workers(workers)  # a clean stop takes their registrations away
-        workers = start_workers(queued, work, 1, 1)
-        wait_registered(engine, 1, work)
-        n, span = noop_jobs(queued, engine)
-        per_job = 1000 * span / n
-        print(f"{n} no-op jobs on 1 worker x 1 slot: {span:.2f} s = {per_job:.1f} ms a job "
-              f"(target < 50 ms) {'PASS' if per_job < 50 else 'FAIL'}", flush=True)  # fmt: skip
-        stop_workers(workers)
-        workers = []
-        engine.dispose()
-        return 0 if verdict == "PASS" and per_job < 50 else 1
-        local_engine.dispose()
-    finally:
-        for w in workers:
-            w.kill()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-        shutil.rmtree(work, ignore_errors=True)
+    # 2. the cost of a job: no-op jobs, all slots, then one slot
+    n, span = noop_jobs(queued, engine)
+    slots = args.workers * args.concurrency
+    print(f"{n} no-op jobs on {slots} slots: {span:.2f} s = {1000 * span / n:.1f} ms a job overall, "
+          f"{1000 * span * slots / n:.1f} ms a job per slot", flush=True)  # fmt: skip
+    stop_workers(workers)  # a clean stop takes their registrations away
+    workers[:] = start_workers(queued, work, 1, 1)
+    wait_registered(engine, 1, work)
+    n, span = noop_jobs(queued, engine)
+    per_job = 1000 * span / n
+    print(f"{n} no-op jobs on 1 worker x 1 slot: {span:.2f} s = {per_job:.1f} ms a job "
+          f"(target < 50 ms) {'PASS' if per_job < 50 else 'FAIL'}", flush=True)  # fmt: skip
+    stop_workers(workers)
+    workers.clear()
+    engine.dispose()
+    local_engine.dispose()
+    return 0 if verdict == "PASS" and per_job < 50 else 1
 
 
 if __name__ == "__main__":
