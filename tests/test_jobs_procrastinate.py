@@ -228,6 +228,44 @@ def test_process_queues_one_job_per_cut_and_step(cli, qlib, pg_url, small_clips)
     assert text_out.code == 0 and "0 queued, 6 already queued" in text_out.out
 
 
+def test_a_stalled_job_whose_work_was_queued_again_is_marked_failed_not_queued_twice(cli, qlib, pg_url,
+                                                                                     small_clips, caplog):
+    """The other way out of re-queueing a stalled job: its worker stopped beating, but the
+    same cut and step has been queued again since (as `process` or `jobs retry` may do
+    while it looked alive). The queueing lock forbids a second queued copy, so the
+    stalled one is marked failed, and the queued one does the work."""
+    import asyncio
+    import logging
+
+    from medialib.jobs import queue
+    from medialib.library import Library
+
+    add_films(cli, small_clips[:1])
+    assert cli("process").code == 0
+    with Library.open(qlib / "config.toml", env={}) as lib:
+        with lib.engine.begin() as conn:  # a worker that took the analysis and then died
+            dead = conn.execute(text("INSERT INTO procrastinate_workers (last_heartbeat) "
+                                     "VALUES (now() - interval '1 hour') RETURNING id")).scalar()  # fmt: skip
+            stalled = conn.execute(text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w "
+                                        "WHERE args->>'step' = 'analysis' RETURNING id"), {"w": dead}).scalar()
+            again = conn.execute(text(  # the same work queued again
+                "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, queueing_lock, args) "
+                "SELECT queue_name, task_name, lock, queueing_lock, args FROM procrastinate_jobs WHERE id = :id "
+                "RETURNING id"), {"id": stalled}).scalar()  # fmt: skip
+
+        async def look() -> list[int]:
+            app = queue.make_app(lib)
+            async with app.open_async():
+                return await queue.requeue_stalled(app, 3.0)
+
+        with caplog.at_level(logging.WARNING, logger="medialib.jobs.queue"):
+            assert asyncio.run(look()) == []
+    assert f"stalled job {stalled} not requeued" in caplog.text
+    status = dict(catalogue(pg_url, "SELECT id, status::text FROM procrastinate_jobs"))
+    assert (status[stalled], status[again]) == ("failed", "todo")
+    assert sorted(status.values()) == ["failed", "todo", "todo", "todo"]  # poster, storyboard untouched
+
+
 def test_workers_build_everything_then_nothing_is_left(cli, qlib, pg_url, small_clips, workers):
     slugs = add_films(cli, small_clips[:3])
     assert cli("process").code == 0
