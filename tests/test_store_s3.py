@@ -164,6 +164,8 @@ def test_the_store_contract(any_store, tmp_path: Path) -> None:
     folder = f"derived/{sha}/poster-{'0' * 12}"
     store.put_derived(made, f"{folder}/poster-160.jpg")
     assert not made.exists() and store.read_bytes(f"{folder}/poster-160.jpg") == b"jpeg bytes"
+    assert store.sizes(f"derived/{sha}") == {f"{folder}/poster-160.jpg": 10}  # one listing of a folder
+    assert store.sizes(f"derived/{'f' * 64}") == {}
     store.remove_tree(folder)
     assert store.size(f"{folder}/poster-160.jpg") is None
 
@@ -566,3 +568,43 @@ def test_the_cache_fetches_an_original_once_and_checks_its_sha256(creds: Seaweed
     finally:
         counting.close()
 
+
+
+# --- the derivatives gate looks in the store (one listing per cut) --------------------------
+
+
+def _derivatives_gate(lib: Library, slug: str) -> dict:
+    return next(g for g in lib.review(slug)["gates"] if g["gate"] == "derivatives")
+
+
+def _a_derivative_missing_or_changed_fails_the_gate(lib: Library, clip: Path) -> None:
+    lib.add_film("hope", "Hope")
+    lib.add_cut("hope", clip)
+    lib.process(["hope"])
+    assert _derivatives_gate(lib, "hope") == {"gate": "derivatives", "ok": True,
+                                              "reasons": ["all derivatives built and in place"]}  # fmt: skip
+    files = {f["name"]: f for f in lib.derivatives("hope")}
+    poster = next(f for name, f in files.items() if name.startswith("poster"))
+    sheet = next(f for f in files.values() if f["kind"] == "storyboard")
+    lib.store.remove(poster["storage_key"])
+    changed = Path(lib.store.tmp_dir) / "changed.jpg"
+    changed.parent.mkdir(parents=True, exist_ok=True)
+    changed.write_bytes(b"not the sheet that was recorded")
+    lib.store.put_derived(changed, sheet["storage_key"])
+    gate = _derivatives_gate(lib, "hope")
+    assert not gate["ok"] and len(gate["reasons"]) == 2, gate
+    assert any(f"{poster['name']} is missing or changed on disk" in r for r in gate["reasons"]), gate
+    assert any(f"{sheet['name']} is missing or changed on disk" in r for r in gate["reasons"]), gate
+    lib.process(["hope"])  # rebuilt
+    assert _derivatives_gate(lib, "hope")["ok"]
+
+
+def test_a_derivative_missing_or_changed_in_the_s3_store_fails_the_gate(store_lib, clip: Path) -> None:
+    _a_derivative_missing_or_changed_fails_the_gate(store_lib.lib, clip)
+
+
+def test_a_derivative_missing_or_changed_in_the_local_store_fails_the_gate(lib_dir: Path, clip: Path) -> None:
+    with open(lib_dir / "config.toml", "a") as fh:
+        fh.write(FAST)
+    with Library.open(lib_dir / "config.toml", env={}) as lib:
+        _a_derivative_missing_or_changed_fails_the_gate(lib, clip)

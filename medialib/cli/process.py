@@ -27,7 +27,8 @@ def command(app: App, slugs: tuple[str, ...], jobs: int | None, retry_failed: bo
     storyboard, as the recipes in config.toml say.
 
     Incremental: a derivative is rebuilt only when its cut or its recipe
-    changed. A cut that fails is recorded with ffmpeg's message and the others
+    changed, or its files are missing or changed in the asset store (one
+    listing per cut; the review's derivatives gate says so). A cut that fails is recorded with ffmpeg's message and the others
     carry on; exit 1 if any derivative failed (see `medialib qc SLUG`).
 
     With jobs.backend = "procrastinate" the steps are queued instead, for

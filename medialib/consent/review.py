@@ -163,15 +163,17 @@ def _derivatives_check(session: Session, lib: Any, film: Film, pre: Prefetched |
         missing = (f"not built yet (run `medialib process {film.slug}`)",)
         return Check(False, missing), Check(False, missing)
     reasons = []
+    # what is in the store under the cut's derived/ folder: one listing, not a look per file
+    stored = lib.store.sizes(f"derived/{film.current_cut.sha256}") if pre is None or pre.check_files else None
     for name in wanted:
         job = jobs.get(name)
         if job is None or job.status in ("pending", "running"):
             reasons.append(f"{name}: not built yet (run `medialib process {film.slug}`)")
         elif job.status == "failed":
             reasons.append(f"{name}: failed: {job.error}")
-        else:
-            for f in job.files if pre is None or pre.check_files else ():
-                if lib.store.size(f.storage_key) != f.size:
+        elif stored is not None:
+            for f in job.files:
+                if stored.get(f.storage_key) != f.size:
                     reasons.append(f"{name}: {f.name} is missing or changed on disk (run `medialib process`)")
     done = "all derivatives built and in place" if pre is None or pre.check_files else "all derivatives built"
     deriv = Check(not reasons, tuple(reasons) or (done,))

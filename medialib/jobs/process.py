@@ -141,14 +141,16 @@ def _wanted_hashes(recipes: dict[str, Recipe], poster_at: float | None) -> dict[
 
 def plan(
     session: Session, recipes: dict[str, Recipe], slugs: Sequence[str], retry_failed: bool,
-    *, sha256: str | None = None, take_over: bool = False,
+    *, sha256: str | None = None, take_over: bool = False, store: Store | None = None,
 ) -> list[Task]:  # fmt: skip
     """The cuts of the given films (all films if none) and what each still needs.
 
     ``sha256``: only the cut with that content (a queued job re-plans its one cut).
     ``take_over``: a job marked ``running`` counts as to do whoever holds it (the
     procrastinate worker running the job knows it is the only one: the queue's lock
-    and the heartbeats decide, not host:pid)."""
+    and the heartbeats decide, not host:pid).
+    ``store``: also look there (one listing per cut) and count a done derivative whose
+    files are missing or changed as to do again, so that `process` rebuilds it."""
     query = select(Film).order_by(Film.slug)
     if sha256 is not None:
         query = query.where(Film.id.in_(select(Cut.film_id).where(Cut.sha256 == sha256)))
@@ -166,6 +168,15 @@ def plan(
                                    .options(noload(DerivativeJob.files))):  # fmt: skip
             jobs[(job.sha256, job.recipe, job.recipe_hash)] = job
 
+    files: dict[int, list[tuple[str, int]]] = {}
+    if store is not None and jobs:  # the recorded files of every done build
+        done = [job.id for job in jobs.values() if job.status == "done"]
+        for i in range(0, len(done), 500):
+            for job_id, key, size in session.execute(select(
+                    DerivativeFile.job_id, DerivativeFile.storage_key, DerivativeFile.size
+            ).where(DerivativeFile.job_id.in_(done[i:i + 500]))):  # fmt: skip
+                files.setdefault(job_id, []).append((key, size))
+
     tasks: dict[str, Task] = {}
     for film, cut in cuts:
         if cut.sha256 in tasks:
@@ -173,8 +184,15 @@ def plan(
         poster_at = film.poster_at if cut is film.current_cut else None
         wanted = wanted_hashes(recipes, poster_at)
         todo, failed, busy, taken = [], [], [], []
+        stored: dict[str, int] | None = None
         for name in sorted(wanted, key=lambda n: (ORDER.index(recipes[n].kind), n)):
             job = jobs.get((cut.sha256, name, wanted[name]))
+            if job is not None and job.status == "done" and files.get(job.id):
+                if stored is None:
+                    stored = store.sizes(f"derived/{cut.sha256}")  # type: ignore[union-attr]
+                if any(stored.get(key) != size for key, size in files[job.id]):
+                    todo.append(name)  # built, but its files are gone or changed: build it again
+                    continue
             if job is None or job.status == "pending" or (
                 job.status == "running" and (take_over or not holders.alive(job.worker))
             ):
@@ -476,7 +494,7 @@ def process(
     """
     recipes = recipes_mod.resolve(lib.config["recipes"])
     with lib.session() as s:
-        tasks = plan(s, recipes, slugs, retry_failed)
+        tasks = plan(s, recipes, slugs, retry_failed, store=lib.store)
     lib.store.sweep_temporary()
     runner = Runner(lib, recipes, on_event)
     busy = [t for t in tasks if t.todo]

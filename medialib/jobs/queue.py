@@ -205,7 +205,7 @@ def enqueue(lib: Any, slugs: Sequence[str] = (), *, retry_failed: bool = False) 
     recipes = recipes_mod.resolve(lib.config["recipes"])
     report = QueueReport()
     with lib.transaction() as s:
-        for task in plan(s, recipes, slugs, retry_failed):
+        for task in plan(s, recipes, slugs, retry_failed, store=lib.store):
             report.unchanged += len(task.wanted) - len(task.todo) - len(task.busy) - len(task.failed)
             report.busy += len(task.busy)
             for name in task.failed:

@@ -70,6 +70,11 @@ class Store(Protocol):
         """The stored size of ``key``, or None when nothing is stored there."""
         ...
 
+    def sizes(self, prefix: str) -> dict[str, int]:
+        """Every key stored under the folder ``prefix`` with its size: one listing (on S3,
+        a LIST per 1,000 keys instead of a HEAD per key)."""
+        ...
+
     def hash_file(self, key: str, on_progress: Progress | None = None) -> tuple[str, int]:
         """Re-read a stored object: (sha256, size)."""
         ...

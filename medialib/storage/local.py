@@ -372,6 +372,22 @@ class LocalStore:
         """Remove a derivative folder (a superseded recipe's outputs)."""
         shutil.rmtree(self.path(key), ignore_errors=True)
 
+    def sizes(self, prefix: str) -> dict[str, int]:
+        found: dict[str, int] = {}
+        folders = [(self.root / prefix, prefix.rstrip("/"))]
+        while folders:
+            folder, key = folders.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append((Path(entry.path), f"{key}/{entry.name}"))
+                elif entry.is_file():  # a regular file, as size() counts them
+                    found[f"{key}/{entry.name}"] = entry.stat().st_size
+        return found
+
     def iter_keys(self, prefix: str) -> Iterator[str]:
         """Every file stored under ``prefix`` (also stray ones, for fixity checks)."""
         base = self.root / prefix

@@ -222,6 +222,10 @@ class S3Store:
         for obj in self._list(prefix.rstrip("/") + "/"):
             yield obj["Key"][n:]
 
+    def sizes(self, prefix: str) -> dict[str, int]:
+        n = len(self.prefix)
+        return {obj["Key"][n:]: int(obj["Size"]) for obj in self._list(prefix.rstrip("/") + "/")}
+
     def _head(self, full: str, key: str) -> dict[str, Any] | None:
         from botocore.exceptions import ClientError
 
