@@ -28,8 +28,9 @@ def command(app: App, slugs: tuple[str, ...], jobs: int | None, retry_failed: bo
 
     Incremental: a derivative is rebuilt only when its cut or its recipe
     changed, or its files are missing or changed in the asset store (one
-    listing per cut; the review's derivatives gate says so). A cut that fails is recorded with ffmpeg's message and the others
-    carry on; exit 1 if any derivative failed (see `medialib qc SLUG`).
+    listing per cut; the review's derivatives gate says so). A cut that fails
+    is recorded with ffmpeg's message and the others carry on; exit 1 if any
+    derivative failed (see `medialib qc SLUG`).
 
     With jobs.backend = "procrastinate" the steps are queued instead, for
     `medialib worker` to run (see `medialib jobs`), and --jobs does not apply
