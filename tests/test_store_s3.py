@@ -577,7 +577,7 @@ def _derivatives_gate(lib: Library, slug: str) -> dict:
     return next(g for g in lib.review(slug)["gates"] if g["gate"] == "derivatives")
 
 
-def _a_derivative_missing_or_changed_fails_the_gate(lib: Library, clip: Path) -> None:
+def _check_a_lost_derivative_fails_the_gate_until_rebuilt(lib: Library, clip: Path) -> None:
     lib.add_film("hope", "Hope")
     lib.add_cut("hope", clip)
     lib.process(["hope"])
@@ -600,11 +600,11 @@ def _a_derivative_missing_or_changed_fails_the_gate(lib: Library, clip: Path) ->
 
 
 def test_a_derivative_missing_or_changed_in_the_s3_store_fails_the_gate(store_lib, clip: Path) -> None:
-    _a_derivative_missing_or_changed_fails_the_gate(store_lib.lib, clip)
+    _check_a_lost_derivative_fails_the_gate_until_rebuilt(store_lib.lib, clip)
 
 
 def test_a_derivative_missing_or_changed_in_the_local_store_fails_the_gate(lib_dir: Path, clip: Path) -> None:
     with open(lib_dir / "config.toml", "a") as fh:
         fh.write(FAST)
     with Library.open(lib_dir / "config.toml", env={}) as lib:
-        _a_derivative_missing_or_changed_fails_the_gate(lib, clip)
+        _check_a_lost_derivative_fails_the_gate_until_rebuilt(lib, clip)
