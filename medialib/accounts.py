@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from medialib.catalog import audit
-from medialib.catalog.db import utcnow
+from medialib.catalog.db import add_unique, utcnow
 from medialib.catalog.models import User, WebSession
-from medialib.errors import AlreadyExists, BadInput, NotFound
+from medialib.errors import BadInput, NotFound
 
 ROLES = ("film-maker", "staff", "admin")
 RANK = {"film-maker": 0, "staff": 1, "admin": 2}
@@ -76,18 +75,8 @@ def _account(user: User) -> Account:
 def add_user(session: Session, actor: str, name: str, role: str, password: str) -> Account:
     name, role = check_name(name), check_role(role)
     check_password(password)
-    if session.scalars(select(User).where(User.name == name)).first() is not None:
-        raise AlreadyExists(f"user {name!r} already exists")
     user = User(name=name, role=role, password_hash=_hasher().hash(password))
-    try:
-        # PostgreSQL: a concurrent add of the same name that committed after the check
-        # above makes this insert fail; the savepoint keeps the transaction usable.
-        with session.begin_nested():
-            session.add(user)
-    except IntegrityError:
-        if session.scalars(select(User).where(User.name == name)).first() is not None:
-            raise AlreadyExists(f"user {name!r} already exists") from None
-        raise
+    add_unique(session, user, select(User).where(User.name == name), f"user {name!r}")
     audit.record(session, actor, "user.add", f"user:{name}", role=role)
     return _account(user)
 

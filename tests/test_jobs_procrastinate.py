@@ -124,6 +124,10 @@ def wait_for(cli, predicate, workers: Workers | None = None):
         time.sleep(0.3)
 
 
+def derivatives_gate(cli, slug: str) -> dict:
+    return next(g for g in cli("review", slug, "--json").json()["gates"] if g["gate"] == "derivatives")
+
+
 def all_done(expected: int):
     return lambda jobs: len(jobs) == expected and all(j["status"] == "done" for j in jobs)
 
@@ -290,13 +294,13 @@ def test_workers_build_everything_then_nothing_is_left(cli, qlib, pg_url, small_
     # a poster file lost from the store: `process` queues that step again, a worker rebuilds it
     poster = next(d for d in cli("film", "show", slugs[0], "--json").json()["derivatives"] if d["kind"] == "poster")
     Path(poster["path"]).unlink()
-    gate = next(g for g in cli("review", slugs[0], "--json").json()["gates"] if g["gate"] == "derivatives")
+    gate = derivatives_gate(cli, slugs[0])
     assert not gate["ok"] and "is missing or changed on disk (run `medialib process`)" in gate["reasons"][0]
     lost = cli("process", "--json").json()
     assert [(q["cut"], q["step"]) for q in lost["queued"]] == [(f"{slugs[0]}#1", "poster")], lost
     wait_for(cli, lambda js: len(js) == 13 and all(j["status"] == "done" for j in js), workers)
     assert Path(poster["path"]).is_file()
-    gate = next(g for g in cli("review", slugs[0], "--json").json()["gates"] if g["gate"] == "derivatives")
+    gate = derivatives_gate(cli, slugs[0])
     assert gate["ok"], gate
     assert workers.stop() == [0, 0]  # SIGTERM: a clean stop
     tmp = qlib / "assets" / "tmp"

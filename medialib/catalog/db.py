@@ -20,11 +20,11 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.exc import ArgumentError, DisconnectionError, IntegrityError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
-from medialib.errors import ConfigError, MedialibError
+from medialib.errors import AlreadyExists, ConfigError, MedialibError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -73,6 +73,22 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def add_unique(session: Session, row: Any, existing: Any, what: str) -> None:
+    """Add ``row``, whose unique name ``existing`` (a select of the row holding that name)
+    must not find; AlreadyExists("<what> already exists") if it does, also when another
+    writer took the name between the check and the insert (PostgreSQL: the insert then
+    fails on the unique index; the savepoint keeps the caller's transaction usable)."""
+    if session.scalars(existing).first() is not None:
+        raise AlreadyExists(f"{what} already exists")
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        if session.scalars(existing).first() is not None:
+            raise AlreadyExists(f"{what} already exists") from None
+        raise
 
 
 def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:

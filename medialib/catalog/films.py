@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from medialib.catalog import audit, queries, validate
+from medialib.catalog.db import add_unique
 from medialib.catalog.models import Film
-from medialib.errors import AlreadyExists, BadInput, NotFound
+from medialib.errors import BadInput, NotFound
 
 _UNSET: Any = object()
 
@@ -86,18 +86,8 @@ def add_film(session: Session, actor: str, slug: str, changes: FilmChanges) -> F
     if changes.title is _UNSET:
         raise BadInput("a film needs a --title")
     values = changes.cleaned()
-    if session.scalars(queries.film_by_slug(slug)).one_or_none() is not None:
-        raise AlreadyExists(f"film {slug!r} already exists")
     film = Film(slug=slug, **values)
-    try:
-        # PostgreSQL: a concurrent add of the same slug that committed after the check
-        # above makes this insert fail; the savepoint keeps the transaction usable.
-        with session.begin_nested():
-            session.add(film)
-    except IntegrityError:
-        if session.scalars(queries.film_by_slug(slug)).one_or_none() is not None:
-            raise AlreadyExists(f"film {slug!r} already exists") from None
-        raise
+    add_unique(session, film, queries.film_by_slug(slug), f"film {slug!r}")
     audit.record(session, actor, "film.add", f"film:{slug}", **_jsonable(values))
     return film
 

@@ -89,11 +89,6 @@ class OriginalsCache:
         """Remove the partial fetches of processes that are gone."""
         return sweep_dead_writers(self.folder)
 
-    def usage(self) -> tuple[int, int]:
-        """(number of copies, their bytes)."""
-        sizes = [e.stat().st_size for e in self.folder.glob("*") if e.suffix not in (".lock", ".part")]
-        return len(sizes), sum(sizes)
-
 
 def _link_or_copy(source: Path, target: Path) -> None:
     try:

@@ -303,9 +303,9 @@ class S3Store:
                     got += len(data)
                     if digest is not None:
                         digest.update(data)
-        except OSError:
-            raise
         except Exception as exc:
+            if isinstance(exc, OSError):  # the local disk's: local_file names the scratch folder
+                raise
             raise self._error(exc, f"reading {key}", key) from None
         if got != want:
             raise IntegrityError(f"{self.describe(key)}: fetched {got} bytes of {want}")
